@@ -1,0 +1,1 @@
+"""Retrieval evaluation: BEIR loading, ranking metrics and the `python -m rag eval` runner."""
