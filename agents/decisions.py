@@ -1,0 +1,116 @@
+"""Structured decisions the nodes ask the LLM for, and heuristic defaults for each.
+
+The defaults are what the router's extractive provider (no language model configured)
+returns for a structured call, so each one must be a sensible decision on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agents.citations import cited_numbers, invalid_numbers
+from agents.memory import Memory
+
+Route = Literal["retrieve", "direct", "need_docs", "clarify"]
+
+_SMALL_TALK = re.compile(
+    r"^\s*(hi|hello|hey|hallo|good (morning|afternoon|evening)|thanks?( you)?|thank you|"
+    r"ok(ay)?|cool|great|bye|goodbye|who are you|what can you do)\b[\s!.?]*$", re.IGNORECASE)
+_ABOUT_CONVERSATION = re.compile(
+    r"\b(what did (i|you) (just )?(ask|say)|(summari[sz]e|recap) (our|this|the) "
+    r"(conversation|chat)|your (last|previous) (answer|reply)|repeat that)\b", re.IGNORECASE)
+
+
+class RouteDecision(BaseModel):
+    """Supervisor's decision: where the question goes next."""
+
+    route: Route
+    reason: str = ""
+
+
+class Rewrite(BaseModel):
+    """A follow-up question rewritten to stand on its own."""
+
+    query: str
+
+
+class ReviewDecision(BaseModel):
+    """Review's check of a draft answer against the chunks it cites."""
+
+    verdict: Literal["approve", "retry"]
+    unsupported: list[int] = Field(default_factory=list)  # citation numbers not supported
+    refined_query: str = ""  # a better search query, when the chunks miss the answer
+    feedback: str = ""       # what the next draft must fix
+
+
+class DocsRequest(BaseModel):
+    """need_docs: which kind of document would help."""
+
+    document_kinds: list[str] = Field(default_factory=list)
+    message: str
+
+
+class ClarifyingQuestion(BaseModel):
+    """clarify: one short question back to the user."""
+
+    question: str
+
+
+def default_route(question: str, memory: Memory, chunk_count: int) -> RouteDecision:
+    """Heuristic route: small talk and questions about the chat go direct; with no
+    chunks in scope ask for documents; an empty question asks back; else retrieve."""
+    text = question.strip()
+    if _SMALL_TALK.match(text) or (_ABOUT_CONVERSATION.search(text) and not memory.is_empty()):
+        return RouteDecision(route="direct", reason="small talk or about the conversation")
+    if len(re.findall(r"\w+", text)) == 0:
+        return RouteDecision(route="clarify", reason="the question is empty")
+    if chunk_count == 0:
+        return RouteDecision(route="need_docs", reason="no documents are indexed in this scope")
+    return RouteDecision(route="retrieve", reason="documents are indexed in this scope")
+
+
+def default_review(draft: str, n_chunks: int) -> ReviewDecision:
+    """Heuristic review: approve when every cited number points at a retrieved chunk."""
+    bad = invalid_numbers(draft, n_chunks)
+    if bad:
+        return ReviewDecision(verdict="retry", unsupported=bad,
+                              feedback=f"Cite only the numbered sources [1] to [{n_chunks}].")
+    return ReviewDecision(verdict="approve")
+
+
+def default_docs_request(question: str, documents: Sequence[str]) -> DocsRequest:
+    """A need_docs reply that names the topic of the question."""
+    topic = _topic(question)
+    if documents:
+        listed = ", ".join(documents[:5]) + (" and others" if len(documents) > 5 else "")
+        intro = f"None of the documents indexed here ({listed}) covers \"{topic}\"."
+    else:
+        intro = "No documents are indexed here yet, so I have nothing to answer from."
+    return DocsRequest(
+        document_kinds=[f"a document that covers \"{topic}\""],
+        message=(f"{intro} Upload a document that covers it (a manual, report, paper or "
+                 "notes as PDF, Word, Markdown, HTML or text) and ask again."))
+
+
+def default_clarifying_question(question: str) -> ClarifyingQuestion:
+    """One short question back, quoting what was asked."""
+    shown = _topic(question)
+    if shown == "this topic":
+        return ClarifyingQuestion(question="What would you like to know about your documents?")
+    return ClarifyingQuestion(question=f"Could you say a bit more about what you mean by "
+                                       f"\"{shown}\"?")
+
+
+def has_citations(draft: str) -> bool:
+    """True when the draft cites at least one source."""
+    return bool(cited_numbers(draft))
+
+
+def _topic(question: str) -> str:
+    words = re.findall(r"[\w'-]+", question)
+    return " ".join(words[:12]) if words else "this topic"
+
