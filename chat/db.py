@@ -1,0 +1,142 @@
+"""Database engines and Alembic migrations for the chat schema (SQLite and PostgreSQL).
+
+`upgrade_database(url)` runs at app start-up; `python -m chat db upgrade|downgrade|current`
+does the same from the terminal. Migrations live in chat/migrations (no alembic.ini needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def is_sqlite(url: str) -> bool:
+    """True when the SQLAlchemy URL points at SQLite."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of a file-based SQLite database if missing."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def configure_engine(engine: AsyncEngine) -> AsyncEngine:
+    """Apply per-connection settings: on SQLite, foreign keys on, WAL, a busy timeout.
+
+    Args:
+        engine: an async engine (any backend; non-SQLite engines are returned unchanged).
+    Returns:
+        The same engine.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An AsyncEngine for `url` (sqlite+aiosqlite or postgresql+asyncpg) with our settings.
+
+    Args:
+        url: SQLAlchemy async URL.
+        **kwargs: passed to `create_async_engine`.
+    """
+    ensure_sqlite_dir(url)
+    if not is_sqlite(url):
+        kwargs.setdefault("pool_pre_ping", True)
+    return configure_engine(create_async_engine(url, **kwargs))
+
+
+def alembic_config(url: str):
+    """An Alembic Config bound to `url`, with the scripts in chat/migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["database_url"] = url
+    return cfg
+
+
+def _run_in_fresh_thread_if_loop(fn, *args):
+    """Alembic's env.py uses asyncio.run: never call it on a thread with a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def upgrade_database_sync(url: str, revision: str = "head") -> None:
+    """Upgrade the schema at `url` to `revision` (idempotent). Blocks; raises on failure."""
+    from alembic import command
+
+    ensure_sqlite_dir(url)
+    _run_in_fresh_thread_if_loop(command.upgrade, alembic_config(url), revision)
+
+
+def downgrade_database_sync(url: str, revision: str = "base") -> None:
+    """Downgrade the schema at `url` to `revision` ("base" drops every table)."""
+    from alembic import command
+
+    _run_in_fresh_thread_if_loop(command.downgrade, alembic_config(url), revision)
+
+
+def current_revision_sync(url: str) -> str | None:
+    """The schema revision stored in the database, or None when never migrated."""
+
+    async def _read() -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda c: MigrationContext.configure(c).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return _run_in_fresh_thread_if_loop(asyncio.run, _read())
+
+
+def head_revision() -> str:
+    """The newest revision shipped in chat/migrations."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def upgrade_database(url: str, revision: str = "head") -> None:
+    """Run the migrations up to `revision` in a worker thread (safe at app start-up).
+
+    Idempotent: an up-to-date database is left unchanged.
+    Raises: sqlalchemy/alembic errors when the database is unreachable or a migration fails.
+    """
+    await asyncio.to_thread(upgrade_database_sync, url, revision)

@@ -1,0 +1,174 @@
+"""HTTP routes added to Chainlit's FastAPI app: element files and readiness.
+
+Chainlit's UI catch-all `GET /{full_path:path}` answers every path registered after it,
+so `install_routes` moves our routes ahead of it in `app.router.routes`.
+Chainlit's own `/health` (liveness) stays as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from chainlit.auth.cookie import get_token_from_cookies
+from chainlit.auth.jwt import decode_jwt
+from chainlit.data import get_data_layer
+from fastapi import Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.routing import Route
+
+from chat.storage import LocalStorageClient, UnsafeKeyError, safe_key
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[Any] | Any]
+CHECK_TIMEOUT_S = 5.0
+_installed_paths: set[str] = set()
+
+
+def viewer_identifier(request: Request) -> str | None:
+    """Identifier of the logged-in user from Chainlit's auth cookie or a Bearer token.
+
+    Returns None when there is no token or it does not verify (bad signature, expired).
+    """
+    token = get_token_from_cookies(request.cookies)
+    if not token:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+    if not token:
+        return None
+    try:
+        return decode_jwt(token).identifier
+    except Exception:  # noqa: BLE001 - any invalid token is "not logged in"
+        return None
+
+
+async def serve_element_file(request: Request, object_key: str):
+    """GET <root>/files/<object key>: the element's bytes if the viewer may see its thread.
+
+    401 without a valid login; 404 for unknown keys, unsafe keys and threads the viewer
+    may not see (the author, or anyone logged in when the author shared the thread).
+    """
+    viewer = viewer_identifier(request)
+    if viewer is None:
+        return JSONResponse({"detail": "Unauthorized"}, status_code=401)
+    data_layer = get_data_layer()
+    storage = getattr(data_layer, "storage_provider", None)
+    if not isinstance(storage, LocalStorageClient) or not hasattr(
+        data_layer, "get_element_by_object_key"
+    ):
+        return JSONResponse({"detail": "Not found"}, status_code=404)
+    try:
+        key = safe_key(object_key)
+    except UnsafeKeyError:
+        return JSONResponse({"detail": "Not found"}, status_code=404)
+    element = await data_layer.get_element_by_object_key(key)
+    visibility = await data_layer.thread_visibility(element["threadId"]) if element else None
+    if visibility is None or not (visibility[0] == viewer or visibility[1]):
+        return JSONResponse({"detail": "Not found"}, status_code=404)
+    info = await asyncio.to_thread(storage.read_info, key)
+    if info is None:
+        return JSONResponse({"detail": "Not found"}, status_code=404)
+    path, mime, disposition = info
+    headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
+    if disposition:
+        headers["Content-Disposition"] = disposition
+    return FileResponse(path, media_type=mime, headers=headers)
+
+
+async def _run_check(check: ReadinessCheck) -> Any:
+    result = check()
+    if inspect.isawaitable(result):
+        result = await asyncio.wait_for(result, CHECK_TIMEOUT_S)
+    return result
+
+
+async def readiness(checks: Mapping[str, ReadinessCheck]) -> tuple[int, dict]:
+    """Run every check; (200, report) when all pass, else (503, report naming the failures).
+
+    Report: {"status": "ready"|"unavailable", "failed": [names],
+             "checks": {name: {"ok": bool, "ms": float, "detail": result or error}}}.
+    """
+    names = list(checks)
+    started = time.perf_counter()
+    results = await asyncio.gather(*(_run_check(checks[n]) for n in names), return_exceptions=True)
+    report: dict[str, Any] = {"checks": {}, "failed": []}
+    for name, result in zip(names, results):
+        ok = not isinstance(result, BaseException)
+        detail = result if ok else f"{type(result).__name__}: {result}"
+        if not ok:
+            report["failed"].append(name)
+            log.warning("readiness check %s failed: %s", name, detail)
+        report["checks"][name] = {"ok": ok, "detail": _jsonable(detail)}
+    report["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    report["status"] = "unavailable" if report["failed"] else "ready"
+    return (503 if report["failed"] else 200), report
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+async def _database_check() -> Any:
+    data_layer = get_data_layer()
+    if data_layer is None:
+        raise RuntimeError("no data layer configured")
+    return await data_layer.ping()
+
+
+def install_routes(
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None, app: Any = None
+) -> None:
+    """Add `GET <root>/ready` and `GET <root>/files/{key}` to Chainlit's app, ahead of the UI.
+
+    Args:
+        readiness_checks: name -> callable (sync or async) that raises when not ready, e.g.
+            {"rag": rag_service.check}. A "database" check (SELECT 1 through the Chainlit
+            data layer) is added unless one is given.
+        app: the FastAPI app (default `chainlit.server.app`).
+    Idempotent: calling again replaces the routes.
+    """
+    from chainlit.config import config
+
+    if app is None:
+        from chainlit.server import app
+    checks = {"database": _database_check, **dict(readiness_checks or {})}
+
+    async def ready(request: Request):
+        status, report = await readiness(checks)
+        return JSONResponse(report, status_code=status)
+
+    root = (config.run.root_path or "").rstrip("/")
+    routes = {
+        f"{root}/ready": (ready, ["GET"], "docchat_ready"),
+        f"{root}/files/{{object_key:path}}": (serve_element_file, ["GET"], "docchat_files"),
+    }
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in routes]
+    for path, (endpoint, methods, name) in routes.items():
+        app.add_api_route(path, endpoint, methods=methods, name=name, include_in_schema=False)
+    _move_ahead_of_catch_all(app, set(routes))
+    _installed_paths.update(routes)
+
+
+def _move_ahead_of_catch_all(app: Any, paths: set[str]) -> None:
+    ours = [r for r in app.router.routes if getattr(r, "path", None) in paths]
+    rest = [r for r in app.router.routes if r not in ours]
+    catch_all = next(
+        (
+            i
+            for i, r in enumerate(rest)
+            if isinstance(r, Route) and r.path.endswith("/{full_path:path}")
+        ),
+        len(rest),
+    )
+    app.router.routes[:] = rest[:catch_all] + ours + rest[catch_all:]
