@@ -23,6 +23,9 @@ _SMALL_TALK = re.compile(
 _ABOUT_CONVERSATION = re.compile(
     r"\b(what did (i|you) (just )?(ask|say)|(summari[sz]e|recap) (our|this|the) "
     r"(conversation|chat)|your (last|previous) (answer|reply)|repeat that)\b", re.IGNORECASE)
+_QUESTION_WORDS = re.compile(
+    r"^(what|which|who|when|where|why|how)('s)?( (is|are|was|were|do|does|did|can|could|"
+    r"should|would|much|many))?( (the|a|an))?\s+", re.IGNORECASE)
 
 
 class RouteDecision(BaseModel):
@@ -92,7 +95,7 @@ def default_docs_request(question: str, documents: Sequence[str]) -> DocsRequest
         intro = "No documents are indexed here yet, so I have nothing to answer from."
     return DocsRequest(
         document_kinds=[f"a document that covers \"{topic}\""],
-        message=(f"{intro} Upload a document that covers it (a manual, report, paper or "
+        message=(f"{intro} Upload a document about \"{topic}\" (a manual, report, paper or "
                  "notes as PDF, Word, Markdown, HTML or text) and ask again."))
 
 
@@ -111,6 +114,7 @@ def has_citations(draft: str) -> bool:
 
 
 def _topic(question: str) -> str:
+    question = _QUESTION_WORDS.sub("", question.strip())
     words = re.findall(r"[\w'-]+", question)
     return " ".join(words[:12]) if words else "this topic"
 
