@@ -15,19 +15,15 @@ The schema comes from the Alembic migrations in chat/migrations (chat.db.upgrade
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 import weakref
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiofiles
-from chainlit.context import ChainlitContextException, context
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
-from chainlit.data.utils import queue_until_user_message as _chainlit_queue
 from chainlit.types import PageInfo, PaginatedResponse, Pagination, ThreadFilter
 from chainlit.user import PersistedUser, User
 from sqlalchemy import bindparam, text
@@ -35,36 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import TextClause
 
 from chat import data_rows as rows
+from chat.data_rows import queue_until_user_message, utc_timestamp
 from chat.db import configure_engine, ensure_sqlite_dir
 
 log = logging.getLogger(__name__)
-
-THREAD_ORDER = 'COALESCE(MAX(s."createdAt"), t."createdAt")'
-
-
-def queue_until_user_message():
-    """Chainlit's decorator (defer writes until the first user message) that also runs
-    outside a Chainlit context (CLI, tests, background work) instead of raising."""
-
-    def decorator(method):
-        queued = _chainlit_queue()(method)
-
-        @functools.wraps(method)
-        async def wrapper(self, *args, **kwargs):
-            try:
-                context.session  # noqa: B018 - raises without a context
-            except ChainlitContextException:
-                return await method(self, *args, **kwargs)
-            return await queued(self, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def utc_timestamp() -> str:
-    """Current UTC time as ISO 8601 with a Z suffix (Chainlit's format, always with micros)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class DocChatDataLayer(SQLAlchemyDataLayer):
@@ -140,13 +110,6 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
             locks[key] = lock
         return lock
 
-    @staticmethod
-    def _ensure_thread_sql() -> str:
-        return (
-            'INSERT INTO threads ("id", "createdAt") VALUES (:thread_id, :thread_created) '
-            'ON CONFLICT ("id") DO NOTHING'
-        )
-
     # ---- users ----
     async def create_user(self, user: User) -> PersistedUser | None:
         """Insert the user or update its metadata (atomic upsert on identifier)."""
@@ -207,18 +170,8 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
                 params["userIdentifier"] = await self._get_user_identifer_by_id(user_id)
             if tags is not None:
                 params["tags"] = rows.encode_json(list(tags))
-            await self._upsert("threads", params, update_keys=[k for k in params if k != "id"])
-
-    async def _upsert(self, table: str, params: dict, update_keys: list[str]) -> None:
-        cols = list(params)
-        values = ", ".join(f":{c}" for c in cols)
-        sets = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in update_keys)
-        action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-        await self.execute_sql(
-            f"INSERT INTO {table} ({rows.columns_sql(cols)}) VALUES ({values}) "
-            f'ON CONFLICT ("id") {action}',
-            params,
-        )
+            sql = rows.upsert_sql("threads", params, [k for k in params if k != "id"])
+            await self.execute_sql(sql, params)
 
     async def delete_thread(self, thread_id: str):
         """Delete a thread with its steps, elements, feedbacks and stored element files."""
@@ -258,28 +211,10 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
         """
         if not filters.userId:
             raise ValueError("userId is required")
-        where, params = ['t."userId" = :user_id'], {"user_id": filters.userId}
-        if filters.search:
-            escaped = filters.search.lower().replace("\\", "\\\\").replace("%", "\\%")
-            params["pattern"] = "%" + escaped.replace("_", "\\_") + "%"
-            where.append(
-                "(LOWER(COALESCE(t.\"name\", '')) LIKE :pattern ESCAPE '\\' OR EXISTS ("
-                'SELECT 1 FROM steps s2 WHERE s2."threadId" = t."id" '
-                "AND LOWER(COALESCE(s2.\"output\", '')) LIKE :pattern ESCAPE '\\'))"
-            )
-        if filters.feedback is not None:
-            params["feedback"] = int(filters.feedback)
-            where.append(
-                'EXISTS (SELECT 1 FROM feedbacks f JOIN steps s3 ON f."forId" = s3."id" '
-                'WHERE s3."threadId" = t."id" AND f."value" = :feedback)'
-            )
-        params["limit"] = self.user_thread_limit or 1000
-        ordered = await self.execute_sql(
-            f'SELECT t."id" AS id, {THREAD_ORDER} AS "updatedAt" FROM threads t '
-            f'LEFT JOIN steps s ON s."threadId" = t."id" WHERE {" AND ".join(where)} '
-            f'GROUP BY t."id", t."createdAt" ORDER BY "updatedAt" DESC, t."id" DESC LIMIT :limit',
-            params,
+        sql, params = rows.thread_list_sql(
+            filters.userId, filters.search, filters.feedback, self.user_thread_limit or 1000
         )
+        ordered = await self.execute_sql(sql, params)
         ids = [r["id"] for r in ordered]
         start = ids.index(pagination.cursor) + 1 if pagination.cursor in ids else 0
         page = ordered[start : start + pagination.first]
@@ -356,16 +291,10 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
             if k != "id" and not (k in rows.KEEP_NON_EMPTY and rows.is_empty(step_dict.get(k)))
         ]
         insert = {"name": "", "type": "undefined", "streaming": False, **params}
-        cols = list(insert)
-        sets = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in update_keys)
-        query = (
-            f"INSERT INTO steps ({rows.columns_sql(cols)}) VALUES "
-            f"({', '.join(':' + c for c in cols)}) "
-            f'ON CONFLICT ("id") {"DO UPDATE SET " + sets if sets else "DO NOTHING"}'
-        )
+        query = rows.upsert_sql("steps", insert, update_keys)
         thread = {"thread_id": step_dict["threadId"], "thread_created": utc_timestamp()}
         async with self._lock(self._step_locks, step_dict["id"]):
-            await self._execute_many([(self._ensure_thread_sql(), thread), (query, insert)])
+            await self._execute_many([(rows.ENSURE_THREAD_SQL, thread), (query, insert)])
 
     async def get_step(self, step_id: str) -> dict | None:
         result = await self.execute_sql(
@@ -443,20 +372,8 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
         params = rows.element_params(element_dict)
         params.setdefault("name", element.name or "")
         thread = {"thread_id": element.thread_id, "thread_created": utc_timestamp()}
-        cols = list(params)
-        sets = ", ".join(f'"{k}" = EXCLUDED."{k}"' for k in cols if k != "id")
-        await self._execute_many(
-            [
-                (self._ensure_thread_sql(), thread),
-                (
-                    (
-                        f"INSERT INTO elements ({rows.columns_sql(cols)}) VALUES "
-                        f'({", ".join(":" + c for c in cols)}) ON CONFLICT ("id") DO UPDATE SET {sets}'
-                    ),
-                    params,
-                ),
-            ]
-        )
+        query = rows.upsert_sql("elements", params, [k for k in params if k != "id"])
+        await self._execute_many([(rows.ENSURE_THREAD_SQL, thread), (query, params)])
 
     @staticmethod
     async def _element_content(element) -> bytes | None:

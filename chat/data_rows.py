@@ -7,10 +7,15 @@ StepDict/ElementDict/ThreadDict shapes with real dicts, lists and booleans.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
+
+from chainlit.context import ChainlitContextException, context
+from chainlit.data.utils import queue_until_user_message as _chainlit_queue
 
 log = logging.getLogger(__name__)
 
@@ -228,3 +233,78 @@ def guard_sharing(stored: dict, incoming: dict, now: str) -> dict:
 def columns_sql(columns: Iterable[str]) -> str:
     """Quoted, comma-separated column names."""
     return ", ".join(f'"{c}"' for c in columns)
+
+
+def upsert_sql(table: str, insert_columns: Iterable[str], update_columns: Iterable[str]) -> str:
+    """`INSERT ... ON CONFLICT ("id") DO UPDATE SET col = EXCLUDED.col` (SQLite and PostgreSQL).
+
+    Binds one `:column` parameter per insert column; with no update columns, DO NOTHING.
+    """
+    cols = list(insert_columns)
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update_columns)
+    action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+    values = ", ".join(f":{c}" for c in cols)
+    return (
+        f'INSERT INTO {table} ({columns_sql(cols)}) VALUES ({values}) ON CONFLICT ("id") {action}'
+    )
+
+
+ENSURE_THREAD_SQL = (
+    'INSERT INTO threads ("id", "createdAt") VALUES (:thread_id, :thread_created) '
+    'ON CONFLICT ("id") DO NOTHING'
+)
+
+
+def thread_list_sql(user_id: str, search: str | None, feedback: int | None, limit: int):
+    """SQL and parameters listing a user's thread ids with their last activity, newest first.
+
+    `search` matches the thread name or a step output, case-insensitively (LIKE, escaped);
+    `feedback` keeps threads with a step rated that value.
+    """
+    where, params = ['t."userId" = :user_id'], {"user_id": user_id, "limit": limit}
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["pattern"] = f"%{escaped}%"
+        where.append(
+            "(LOWER(COALESCE(t.\"name\", '')) LIKE :pattern ESCAPE '\\' OR EXISTS ("
+            'SELECT 1 FROM steps s2 WHERE s2."threadId" = t."id" '
+            "AND LOWER(COALESCE(s2.\"output\", '')) LIKE :pattern ESCAPE '\\'))"
+        )
+    if feedback is not None:
+        params["feedback"] = int(feedback)
+        where.append(
+            'EXISTS (SELECT 1 FROM feedbacks f JOIN steps s3 ON f."forId" = s3."id" '
+            'WHERE s3."threadId" = t."id" AND f."value" = :feedback)'
+        )
+    updated = 'COALESCE(MAX(s."createdAt"), t."createdAt")'
+    sql = (
+        f'SELECT t."id" AS id, {updated} AS "updatedAt" FROM threads t '
+        f'LEFT JOIN steps s ON s."threadId" = t."id" WHERE {" AND ".join(where)} '
+        f'GROUP BY t."id", t."createdAt" ORDER BY "updatedAt" DESC, t."id" DESC LIMIT :limit'
+    )
+    return sql, params
+
+
+def queue_until_user_message():
+    """Chainlit's decorator (defer writes until the first user message) that also runs
+    outside a Chainlit context (CLI, tests, background work) instead of raising."""
+
+    def decorator(method):
+        queued = _chainlit_queue()(method)
+
+        @functools.wraps(method)
+        async def wrapper(self, *args, **kwargs):
+            try:
+                context.session  # noqa: B018 - raises without a context
+            except ChainlitContextException:
+                return await method(self, *args, **kwargs)
+            return await queued(self, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def utc_timestamp() -> str:
+    """Current UTC time as ISO 8601 with a Z suffix (Chainlit's format, always with micros)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

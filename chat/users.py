@@ -38,7 +38,7 @@ class UserInfo:
 
 
 def _now() -> str:
-    from chat.data_layer import utc_timestamp
+    from chat.data_rows import utc_timestamp
 
     return utc_timestamp()
 
