@@ -1,0 +1,122 @@
+"""An opt-in probe of the server's event-loop lag (for the load benchmark).
+
+With ``DOCCHAT_LOOP_PROBE=1`` the app starts a task that sleeps ``INTERVAL_S`` again and
+again and records how late each wake-up is: that lateness is the time the loop was
+blocked by something else (CPU work on the loop, a slow callback). ``GET
+/debug/loop-lag`` returns the worst and typical lag since the last reset, ``POST
+/debug/loop-lag/reset`` starts a new measurement window. Without the variable nothing
+runs and the routes answer 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+
+ENV_VAR = "DOCCHAT_LOOP_PROBE"
+INTERVAL_S = 0.01
+MAX_SAMPLES = 200_000
+
+
+@dataclass
+class LagStats:
+    """Lateness of the probe's wake-ups, in milliseconds, since ``started``."""
+
+    samples: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def add(self, lag_ms: float) -> None:
+        """Record one wake-up's lateness."""
+        if len(self.samples) < MAX_SAMPLES:
+            self.samples.append(lag_ms)
+
+    def summary(self) -> dict:
+        """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s"}``."""
+        data = sorted(self.samples)
+        if not data:
+            return {"count": 0, "max_ms": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0,
+                    "window_s": round(time.time() - self.started, 1)}
+
+        def pct(p: float) -> float:
+            return round(data[min(len(data) - 1, int(p * len(data)))], 2)
+
+        return {"count": len(data), "max_ms": round(data[-1], 2), "p50_ms": pct(0.5),
+                "p99_ms": pct(0.99), "mean_ms": round(sum(data) / len(data), 2),
+                "window_s": round(time.time() - self.started, 1)}
+
+
+_stats: LagStats | None = None
+_task: asyncio.Task | None = None
+
+
+def enabled() -> bool:
+    """True when ``DOCCHAT_LOOP_PROBE`` is set to a true value."""
+    return os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _probe() -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(INTERVAL_S)
+        if _stats is not None:
+            _stats.add(max(0.0, (loop.time() - before - INTERVAL_S) * 1000.0))
+
+
+def start() -> LagStats:
+    """Start the probe on the running loop (idempotent); returns the live stats."""
+    global _stats, _task
+    if _task is None or _task.done():
+        _stats = LagStats()
+        _task = asyncio.get_running_loop().create_task(_probe())
+    assert _stats is not None
+    return _stats
+
+
+def start_if_enabled() -> bool:
+    """Start the probe and its routes when ``DOCCHAT_LOOP_PROBE`` is set."""
+    if not enabled():
+        return False
+    start()
+    install_routes()
+    return True
+
+
+def reset() -> dict:
+    """Start a new measurement window; returns the summary of the one that ended."""
+    global _stats
+    previous = _stats.summary() if _stats else LagStats().summary()
+    if _stats is not None:
+        _stats.samples = []
+        _stats.started = time.time()
+    return previous
+
+
+def summary() -> dict | None:
+    """The current window's summary, None when the probe is not running."""
+    return _stats.summary() if _stats is not None else None
+
+
+def install_routes() -> None:
+    """Add the probe's routes to Chainlit's app, ahead of its UI catch-all route."""
+    from chainlit.server import app
+    from starlette.responses import JSONResponse
+
+    if any(getattr(r, "path", "") == "/debug/loop-lag" for r in app.router.routes):
+        return
+
+    async def get_lag() -> JSONResponse:
+        stats = summary()
+        return JSONResponse(stats if stats is not None else {"error": "probe off"},
+                            status_code=200 if stats is not None else 404)
+
+    async def reset_lag() -> JSONResponse:
+        return JSONResponse(reset())
+
+    from chat.routes import _move_ahead_of_catch_all
+
+    app.add_api_route("/debug/loop-lag", get_lag, methods=["GET"])
+    app.add_api_route("/debug/loop-lag/reset", reset_lag, methods=["POST"])
+    _move_ahead_of_catch_all(app, {"/debug/loop-lag", "/debug/loop-lag/reset"})
