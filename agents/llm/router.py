@@ -10,6 +10,7 @@ Authentication errors and bad requests are raised at once with the provider's me
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import TypeVar
@@ -40,6 +41,7 @@ TASKS = ("route", "answer", "review", "title")
 EXTRACTIVE = "extractive"
 T = TypeVar("T", bound=BaseModel)
 _FATAL = (AuthenticationError, BadRequestError)
+log = logging.getLogger("agents.llm")
 
 
 def split_link(link: str) -> tuple[str, str]:
@@ -200,6 +202,7 @@ class LLMRouter:
             except _FATAL:
                 raise
             except LLMError as exc:
+                log.warning("link failed, trying the next: %s", exc)
                 errors.append(exc)
                 if parts:
                     yield StreamEvent("reset", reason=str(exc), provider=link)
@@ -276,6 +279,7 @@ class LLMRouter:
             except _FATAL:
                 raise
             except LLMError as exc:
+                log.warning("link failed, trying the next: %s", exc)
                 errors.append(exc)
                 continue
             meter.token()

@@ -1,4 +1,8 @@
-"""Anthropic Messages API: streamed text, and structured output by forced tool use."""
+"""Anthropic Messages API: streamed text, and structured output by forced tool use.
+
+No temperature is sent: the SDK in use (anthropic 2.x) no longer accepts sampling
+parameters on ``messages.create``; the models' defaults apply.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +60,6 @@ class AnthropicProvider(Provider):
         params: dict[str, Any] = {
             "model": model,
             "max_tokens": opts.max_tokens,
-            "temperature": opts.temperature,
             "messages": [{"role": m.role, "content": m.content} for m in rest],
         }
         if system:

@@ -9,7 +9,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from agents.llm.errors import LLMError, TransientError
+from agents.llm.errors import AuthenticationError, LLMError, TransientError
 from agents.llm.prices import ANSWER_MODELS
 from agents.llm.providers.base import (
     CallOptions,
@@ -38,11 +38,22 @@ def _retry_delay(body: object) -> float | None:
     return None
 
 
+def _reasons(body: object) -> set[str]:
+    details = body.get("error", {}).get("details", []) if isinstance(body, dict) else []
+    return {d.get("reason", "") for d in details if isinstance(d, dict)}
+
+
 def classify(exc: BaseException, link: str) -> LLMError:
-    """Map a google-genai exception to ours."""
+    """Map a google-genai exception to ours.
+
+    Gemini answers a wrong key with 400 INVALID_ARGUMENT and reason API_KEY_INVALID:
+    that is reported as an authentication error.
+    """
     if isinstance(exc, genai_errors.APIError):
         headers = getattr(getattr(exc, "response", None), "headers", None)
         message = exc.message or body_message(exc.details, str(exc))
+        if "API_KEY_INVALID" in _reasons(exc.details):
+            return AuthenticationError(message, provider=link)
         err = error_for_status(exc.code or 500, message, link, headers)
         if isinstance(err, TransientError) and err.retry_after is None:
             err.retry_after = _retry_delay(exc.details)

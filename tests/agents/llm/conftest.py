@@ -1,0 +1,54 @@
+"""Fixtures: a wire server on 127.0.0.1 and routers pointed at it with fast timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from agents.llm import LLMRouter, LLMSettings
+from llm_wire import WireServer
+
+_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+         "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No real key or settings file of the developer leaks into a test."""
+    for key in _KEYS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("DOCCHAT_LLM_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+
+
+@pytest.fixture
+async def wire() -> AsyncIterator[WireServer]:
+    server = await WireServer().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def make_router(wire: WireServer) -> AsyncIterator[Callable[..., LLMRouter]]:
+    """``make_router(chain, **settings)``: a router whose three cloud providers talk to
+    the wire server with key "test-key", with every task using ``chain``."""
+    routers: list[LLMRouter] = []
+
+    def build(chain: list[str], **overrides: object) -> LLMRouter:
+        fields: dict[str, object] = dict(
+            openai_api_key="test-key", openai_base_url=f"{wire.url}/v1",
+            anthropic_api_key="test-key", anthropic_base_url=wire.url,
+            gemini_api_key="test-key", gemini_base_url=f"{wire.url}/",
+            chain_route=chain, chain_answer=chain, chain_review=chain, chain_title=chain,
+            timeout_s=2.0, connect_timeout_s=1.0, max_retries=2,
+            backoff_base_s=0.01, backoff_max_s=1.0,
+            local_model_path="/nonexistent/model.gguf",
+        )
+        fields.update(overrides)
+        router = LLMRouter.from_settings(LLMSettings(**fields))
+        routers.append(router)
+        return router
+
+    yield build
+    for router in routers:
+        await router.aclose()
