@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import uuid
 import weakref
 from pathlib import Path
@@ -361,7 +362,7 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
         if content is not None and self.storage_provider is not None:
             key = f"{element.thread_id}/{element.id}/{element.name or 'file'}"
             uploaded = await self.storage_provider.upload_file(
-                object_key=key, data=content, mime=element.mime or "application/octet-stream"
+                object_key=key, data=content, mime=_element_mime(element)
             )
             if not uploaded:
                 raise ValueError(f"storage provider failed to store element {element.id}")
@@ -398,3 +399,15 @@ class DocChatDataLayer(SQLAlchemyDataLayer):
         """Readiness check: one round-trip to the database. Returns {"database": dialect}."""
         await self.execute_sql("SELECT 1", {})
         return {"database": self.engine.dialect.name}
+
+
+def _element_mime(element) -> str:
+    """The element's MIME type; text/plain for text elements; else guessed from its name."""
+    if element.mime:
+        return element.mime
+    if element.type == "text":
+        return "text/plain"
+    guessed = mimetypes.guess_type(element.name or "")[0]
+    return guessed or (
+        "text/plain" if isinstance(element.content, str) else "application/octet-stream"
+    )

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[Any] | Any]
 CHECK_TIMEOUT_S = 5.0
-_installed_paths: set[str] = set()
 
 
 def viewer_identifier(request: Request) -> str | None:
@@ -157,18 +156,22 @@ def install_routes(
     for path, (endpoint, methods, name) in routes.items():
         app.add_api_route(path, endpoint, methods=methods, name=name, include_in_schema=False)
     _move_ahead_of_catch_all(app, set(routes))
-    _installed_paths.update(routes)
+
+
+def _is_catch_all(route: Any) -> bool:
+    """The UI catch-all route, or an included router holding it (FastAPI >= 0.16x keeps
+    `include_router` routers as one lazy entry of `app.router.routes`)."""
+    if isinstance(route, Route) and route.path.endswith("/{full_path:path}"):
+        return True
+    included = getattr(route, "original_router", None)
+    return included is not None and any(_is_catch_all(r) for r in included.routes)
 
 
 def _move_ahead_of_catch_all(app: Any, paths: set[str]) -> None:
     ours = [r for r in app.router.routes if getattr(r, "path", None) in paths]
     rest = [r for r in app.router.routes if r not in ours]
-    catch_all = next(
-        (
-            i
-            for i, r in enumerate(rest)
-            if isinstance(r, Route) and r.path.endswith("/{full_path:path}")
-        ),
-        len(rest),
-    )
-    app.router.routes[:] = rest[:catch_all] + ours + rest[catch_all:]
+    at = next((i for i, r in enumerate(rest) if _is_catch_all(r)), len(rest))
+    app.router.routes[:] = rest[:at] + ours + rest[at:]
+    mark_changed = getattr(app.router, "_mark_routes_changed", None)
+    if callable(mark_changed):
+        mark_changed()
