@@ -64,7 +64,7 @@ async def _open(provider: Provider, model: str, messages: list[Message], opts: C
 class _Meter:
     """Times one call and turns token counts into ``Usage``."""
 
-    __slots__ = ("start", "first")
+    __slots__ = ("first", "start")
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
@@ -186,7 +186,8 @@ class LLMRouter:
             counts = TokenCount()
             try:
                 agen, item = await with_retries(
-                    self.policy, lambda: _open(provider, model_name, messages, opts)
+                    self.policy,
+                    lambda p=provider, m=model_name: _open(p, m, messages, opts),
                 )
                 try:
                     while item is not None:
@@ -268,10 +269,10 @@ class LLMRouter:
                 return default, meter.usage(link, TokenCount(0, 0), [], "")
             provider = self.providers[provider_name]
 
-            async def ask(msgs: list[Message]) -> tuple[str, TokenCount]:
+            async def ask(msgs: list[Message], p: Provider = provider, m: str = model_name
+                          ) -> tuple[str, TokenCount]:
                 return await with_retries(
-                    self.policy,
-                    lambda: provider.structured(model_name, msgs, json_schema, name, opts),
+                    self.policy, lambda: p.structured(m, msgs, json_schema, name, opts)
                 )
 
             try:

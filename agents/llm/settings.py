@@ -15,6 +15,8 @@ Everything else takes the prefix ``DOCCHAT_LLM_``:
                                   provider name "compat"
     DOCCHAT_LLM_COMPAT_API_KEY    its key if it needs one (default "no-key")
     DOCCHAT_LLM_COMPAT_MODELS     comma-separated model names it serves (for the picker)
+    DOCCHAT_LLM_COMPAT_JSON_MODE  structured output form: "json_object" (default; JSON
+                                  mode with the schema attached) or "json_schema"
     DOCCHAT_LLM_CHAIN_ROUTE / _ANSWER / _REVIEW / _TITLE
                                   comma-separated "provider:model" links, tried in order;
                                   "extractive" is appended when missing
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
@@ -107,6 +109,7 @@ class LLMSettings(BaseSettings):
     compat_base_url: str | None = None
     compat_api_key: str = "no-key"
     compat_models: Chain = Field(default_factory=list)
+    compat_json_mode: Literal["json_object", "json_schema"] = "json_object"
 
     chain_route: Chain = Field(default_factory=lambda: list(_SMALL))
     chain_answer: Chain = Field(default_factory=lambda: list(_ANSWER))

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agents.llm.errors import InvalidOutputError  # noqa: F401  (re-exported)
+from agents.llm.errors import InvalidOutputError
 from agents.llm.types import Message
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

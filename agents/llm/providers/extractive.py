@@ -26,10 +26,7 @@ NO_CONTEXT = (
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
 _STOP = frozenset(
-    "the a an and or of to in on for with is are was were be been by at as it its this "
-    "that these those what which who whom how why when where do does did can could "
-    "should would from about into than then there their they them you your our we i "
-    "me my not no yes please tell explain".split()
+    ["the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "by", "at", "as", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would", "from", "about", "into", "than", "then", "there", "their", "they", "them", "you", "your", "our", "we", "i", "me", "my", "not", "no", "yes", "please", "tell", "explain"]
 )
 MAX_PASSAGES = 3
 MAX_SENTENCES = 2

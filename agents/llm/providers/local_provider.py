@@ -111,7 +111,7 @@ class LocalProvider(Provider):
                         if delta:
                             put(delta)
                     put(_DONE)
-                except Exception as exc:  # reported on the loop side
+                except Exception as exc:  # noqa: BLE001  (re-raised on the loop side)
                     put(exc)
 
         worker = loop.run_in_executor(None, work)

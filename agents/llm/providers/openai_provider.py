@@ -2,9 +2,11 @@
 
 Two providers share this class: ``openai`` (OPENAI_API_KEY, optional OPENAI_BASE_URL)
 and ``compat`` (DOCCHAT_LLM_COMPAT_BASE_URL: Ollama, vLLM, LM Studio, llama.cpp's
-server). Streams use ``stream_options.include_usage`` for token counts; structured
-calls use ``response_format`` ``json_schema`` and, on servers that refuse it, the
-``json_object`` mode with the schema attached (llama-cpp-python's server form).
+server). Streams use ``stream_options.include_usage`` for token counts. Structured
+calls use ``response_format`` ``json_schema`` on OpenAI; on compatible servers the
+``json_object`` mode with the schema attached (the form llama-cpp-python's server
+accepts; Ollama, vLLM and llama.cpp's llama-server accept it too), or ``json_schema``
+when DOCCHAT_LLM_COMPAT_JSON_MODE says so.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import openai
 
-from agents.llm.errors import BadRequestError, LLMError, TransientError
+from agents.llm.errors import LLMError, TransientError
 from agents.llm.prices import ANSWER_MODELS
 from agents.llm.providers.base import (
     CallOptions,
@@ -56,15 +58,17 @@ class OpenAIProvider(Provider):
         base_url: the server, None for OpenAI itself.
         models: the models to offer in the picker.
         token_param: "max_completion_tokens" (OpenAI) or "max_tokens" (compat servers).
+        json_mode: "json_schema" (OpenAI's structured outputs) or "json_object" (JSON mode
+            with the schema attached, which llama-cpp-python's server requires).
     """
 
     def __init__(self, name: str, settings: LLMSettings, api_key: str | None,
                  base_url: str | None, models: list[str], token_param: str,
-                 unavailable_reason: str = "") -> None:
+                 unavailable_reason: str = "", json_mode: str = "json_schema") -> None:
         self.name = name
         self._models = models
         self._token_param = token_param
-        self._json_object = False
+        self._json_mode = json_mode
         self.client: openai.AsyncOpenAI | None = None
         self.available = api_key is not None
         self.unavailable_reason = "" if self.available else unavailable_reason
@@ -87,7 +91,8 @@ class OpenAIProvider(Provider):
         """The ``compat`` provider (needs DOCCHAT_LLM_COMPAT_BASE_URL)."""
         key = settings.compat_api_key if settings.compat_base_url else None
         return cls("compat", settings, key, settings.compat_base_url,
-                   settings.compat_models, "max_tokens", "no DOCCHAT_LLM_COMPAT_BASE_URL")
+                   settings.compat_models, "max_tokens", "no DOCCHAT_LLM_COMPAT_BASE_URL",
+                   settings.compat_json_mode)
 
     def models(self) -> list[str]:
         return list(self._models)
@@ -128,18 +133,12 @@ class OpenAIProvider(Provider):
 
     async def structured(self, model: str, messages: list[Message], schema: dict[str, Any],
                          schema_name: str, opts: CallOptions) -> tuple[str, TokenCount]:
-        link = f"{self.name}:{model}"
-        if not self._json_object:
+        if self._json_mode == "json_schema":
             fmt = {"type": "json_schema",
                    "json_schema": {"name": schema_name, "schema": schema, "strict": False}}
-            try:
-                return await self._structured(link, model, messages, opts, fmt)
-            except BadRequestError:
-                if self.name == "openai":
-                    raise
-                self._json_object = True  # an older compatible server: try its JSON mode
-        fmt = {"type": "json_object", "schema": schema}
-        return await self._structured(link, model, messages, opts, fmt)
+        else:  # JSON mode; servers that can (llama.cpp) constrain it to the schema
+            fmt = {"type": "json_object", "schema": schema}
+        return await self._structured(f"{self.name}:{model}", model, messages, opts, fmt)
 
     async def _structured(self, link: str, model: str, messages: list[Message],
                           opts: CallOptions, fmt: dict) -> tuple[str, TokenCount]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from llm_wire import WireServer
 
 from agents.llm import LLMRouter, LLMSettings
-from llm_wire import WireServer
 
 _KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
          "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL")
@@ -35,15 +35,15 @@ async def make_router(wire: WireServer) -> AsyncIterator[Callable[..., LLMRouter
     routers: list[LLMRouter] = []
 
     def build(chain: list[str], **overrides: object) -> LLMRouter:
-        fields: dict[str, object] = dict(
-            openai_api_key="test-key", openai_base_url=f"{wire.url}/v1",
-            anthropic_api_key="test-key", anthropic_base_url=wire.url,
-            gemini_api_key="test-key", gemini_base_url=f"{wire.url}/",
-            chain_route=chain, chain_answer=chain, chain_review=chain, chain_title=chain,
-            timeout_s=2.0, connect_timeout_s=1.0, max_retries=2,
-            backoff_base_s=0.01, backoff_max_s=1.0,
-            local_model_path="/nonexistent/model.gguf",
-        )
+        fields: dict[str, object] = {
+            "openai_api_key": "test-key", "openai_base_url": f"{wire.url}/v1",
+            "anthropic_api_key": "test-key", "anthropic_base_url": wire.url,
+            "gemini_api_key": "test-key", "gemini_base_url": f"{wire.url}/",
+            "chain_route": chain, "chain_answer": chain, "chain_review": chain,
+            "chain_title": chain, "timeout_s": 2.0, "connect_timeout_s": 1.0,
+            "max_retries": 2, "backoff_base_s": 0.01, "backoff_max_s": 1.0,
+            "local_model_path": "/nonexistent/model.gguf",
+        }
         fields.update(overrides)
         router = LLMRouter.from_settings(LLMSettings(**fields))
         routers.append(router)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 
 import pytest
+from llm_formats import ANTHROPIC, GEMINI, OPENAI, WIRES, Wire
+from llm_wire import WireServer
 from pydantic import BaseModel
 
 from agents.llm import AuthenticationError, BadRequestError, LLMRouter, Message
-from llm_formats import ANTHROPIC, GEMINI, OPENAI, WIRES, Wire
-from llm_wire import WireServer
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [
+    pytest.mark.timeout(60),
+    # google-genai 3.4 subclasses aiohttp.ClientSession; not ours to fix
+    pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning"),
+]
 Q = [Message("system", "Answer briefly."), Message("user", "What is the capital of France?")]
 ids = [w.name for w in WIRES]
 
@@ -207,3 +211,15 @@ async def test_structured_invalid_twice_falls_back_to_default(w: Wire, wire: Wir
                                                         default=default)
     assert obj is default and usage.provider == "extractive"
     assert len(wire.requests(w.json_path)) == 2  # one attempt + one repair
+
+
+async def test_compat_server_gets_json_object_with_schema(wire: WireServer,
+                                                           make_router) -> None:
+    wire.add(OPENAI.json_path, OPENAI.structured({"verdict": "approve", "confidence": 1}))
+    router = make_router(["compat:my-model"], compat_base_url=f"{wire.url}/v1")
+    obj, usage = await router.structured("review", Q, Verdict)
+    assert obj.verdict == "approve" and usage.provider == "compat" and usage.cost_usd == 0
+    body = wire.requests(OPENAI.json_path)[0].body
+    assert body["response_format"]["type"] == "json_object"
+    assert body["response_format"]["schema"]["required"] == ["verdict", "confidence"]
+    assert body["max_tokens"] == 300 and "max_completion_tokens" not in body
