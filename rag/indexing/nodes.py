@@ -1,0 +1,184 @@
+"""Nodes of the indexing flow: Load >> Dedup >> Chunk >> Embed >> Store.
+
+Discipline: prep reads ``shared``, exec does the work and never touches it,
+post writes ``shared`` and returns the action. CPU work runs in worker threads.
+Shared keys: ctx (IndexContext), source (Source), scope (Scope) are inputs;
+document, chunks, embeddings, status are written by the nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+from pocketflow import AsyncNode, AsyncParallelBatchNode
+
+from rag.chunking import Chunk
+from rag.embeddings.base import embed_async
+from rag.errors import EmptyDocumentError
+from rag.loaders import LoadedDocument, load_file, load_text_document
+
+
+class LoadDocument(AsyncNode):
+    """Purpose: read and parse one source (file or text) into sections.
+
+    Input: shared["ctx"], shared["source"].
+    Output: shared["document"] (LoadedDocument, doc_id = SHA-256 of the bytes).
+    Actions: "default". Raises a DocumentError for bad input.
+    """
+
+    async def prep_async(self, shared):
+        return shared["ctx"], shared["source"]
+
+    async def exec_async(self, prep_res):
+        ctx, source = prep_res
+        await ctx.emit(source.filename, "load", 0, 1)
+        limit = ctx.settings.max_file_bytes
+        if source.path is not None:
+            doc = await asyncio.to_thread(load_file, source.path, source.filename, limit)
+        else:
+            doc = await asyncio.to_thread(
+                load_text_document, source.filename, source.text or "", source.metadata, limit)
+        await ctx.emit(source.filename, "load", doc.units, doc.units)
+        return doc
+
+    async def post_async(self, shared, prep_res, exec_res):
+        shared["document"] = exec_res
+        return "default"
+
+
+class CheckDuplicate(AsyncNode):
+    """Purpose: skip a document already indexed in this exact scope.
+
+    Input: shared["ctx"], shared["scope"], shared["document"].
+    Output: shared["status"] = "duplicate" when skipped.
+    Actions: "new" (go on to Chunk) or "duplicate" (the flow ends).
+    """
+
+    async def prep_async(self, shared):
+        scope = shared["scope"]
+        return shared["ctx"].store, scope.owner, scope.thread_id, shared["document"].doc_id
+
+    async def exec_async(self, prep_res):
+        store, owner, thread_id, doc_id = prep_res
+        return await asyncio.to_thread(store.is_indexed, owner, thread_id, doc_id)
+
+    async def post_async(self, shared, prep_res, exec_res):
+        if exec_res:
+            shared["status"] = "duplicate"
+            return "duplicate"
+        return "new"
+
+
+class SkipDuplicate(AsyncNode):
+    """Purpose: end the run of a document already indexed in this scope.
+
+    Input: shared["ctx"], shared["document"].
+    Output: none (shared["status"] is already "duplicate").
+    Actions: "default" (no successor: the flow ends).
+    """
+
+    async def prep_async(self, shared):
+        return shared["ctx"], shared["document"].filename
+
+    async def exec_async(self, prep_res):
+        ctx, filename = prep_res
+        await ctx.emit(filename, "store", 0, 0, "already indexed in this scope")
+
+    async def post_async(self, shared, prep_res, exec_res):
+        return "default"
+
+
+class ChunkDocument(AsyncNode):
+    """Purpose: split the document into <= 256-token chunks with citation metadata.
+
+    Input: shared["ctx"], shared["scope"], shared["document"].
+    Output: shared["chunks"] (list[Chunk]).
+    Actions: "default". Raises EmptyDocumentError if no chunk has text.
+    """
+
+    async def prep_async(self, shared):
+        return shared["ctx"], shared["scope"], shared["document"]
+
+    async def exec_async(self, prep_res):
+        ctx, scope, doc = prep_res
+        chunks = await asyncio.to_thread(ctx.chunker.split, doc, scope.owner, scope.thread_id)
+        if not chunks:
+            raise EmptyDocumentError(doc.filename, "contains no text to index.")
+        await ctx.emit(doc.filename, "chunk", len(chunks), len(chunks))
+        return chunks
+
+    async def post_async(self, shared, prep_res, exec_res):
+        shared["chunks"] = exec_res
+        return "default"
+
+
+@dataclass
+class EmbedBatch:
+    """One batch of chunk texts; ``progress`` is shared by the batches of one run."""
+
+    ctx: object
+    filename: str
+    texts: list[str]
+    total: int
+    progress: list
+
+
+class EmbedChunks(AsyncParallelBatchNode):
+    """Purpose: embed the chunks, batches in parallel (the embedder bounds concurrency).
+
+    Input: shared["ctx"], shared["chunks"].
+    Output: shared["embeddings"] (float32 (n, d), unit rows, in chunk order).
+    Actions: "default".
+    """
+
+    async def prep_async(self, shared):
+        ctx, chunks = shared["ctx"], shared["chunks"]
+        size = ctx.settings.embed_batch
+        texts = [c.text for c in chunks]
+        total = (len(texts) + size - 1) // size
+        progress: list = [0]
+        name = shared["document"].filename
+        return [EmbedBatch(ctx, name, texts[i:i + size], total, progress)
+                for i in range(0, len(texts), size)]
+
+    async def exec_async(self, batch: EmbedBatch):
+        ctx = batch.ctx
+        async with ctx.embed_slots:  # type: ignore[attr-defined]
+            vectors = await embed_async(ctx.embedder, batch.texts)  # type: ignore[attr-defined]
+        batch.progress[0] += 1
+        await ctx.emit(batch.filename, "embed", batch.progress[0], batch.total)  # type: ignore
+        return vectors
+
+    async def post_async(self, shared, prep_res, exec_res):
+        shared["embeddings"] = np.vstack(exec_res).astype(np.float32, copy=False)
+        return "default"
+
+
+class StoreChunks(AsyncNode):
+    """Purpose: write chunks + vectors to Chroma and the keyword index, all or nothing.
+
+    Input: shared["ctx"], shared["scope"], shared["document"], shared["chunks"],
+    shared["embeddings"].
+    Output: shared["status"] ("indexed", or "duplicate" if a concurrent run won).
+    Actions: "default".
+    """
+
+    async def prep_async(self, shared):
+        return (shared["ctx"], shared["scope"], shared["document"], shared["chunks"],
+                shared["embeddings"])
+
+    async def exec_async(self, prep_res):
+        ctx, scope, doc, chunks, embeddings = prep_res
+        doc: LoadedDocument
+        chunks: list[Chunk]
+        status = await asyncio.to_thread(
+            ctx.store.write_document, scope.owner, scope.thread_id, doc.doc_id, doc.filename,
+            chunks, embeddings)
+        await ctx.emit(doc.filename, "store", len(chunks), len(chunks))
+        return status
+
+    async def post_async(self, shared, prep_res, exec_res):
+        shared["status"] = exec_res
+        return "default"
