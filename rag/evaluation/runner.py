@@ -73,18 +73,23 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class _Progress:
-    """Prints indexing progress (documents finished, rate, ETA) to stderr, at most 1/s."""
+    """Prints indexing progress (documents finished, rate, ETA) to stderr.
+
+    On a terminal one line is rewritten every second; otherwise (a log file) a new
+    line is written every 10 seconds.
+    """
 
     def __init__(self, total: int) -> None:
         self.total, self.finished, self.shown = total, set(), -1
         self.start = self.last = time.perf_counter()
         self.tty = sys.stderr.isatty()
+        self.interval = 1.0 if self.tty else 10.0
 
     def __call__(self, event) -> None:
         if event.stage in ("done", "failed"):
             self.finished.add(event.filename)
         now = time.perf_counter()
-        if now - self.last >= 1.0 or len(self.finished) == self.total:
+        if now - self.last >= self.interval or len(self.finished) == self.total:
             self.last = now
             self.show(now)
 
