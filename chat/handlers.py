@@ -196,11 +196,12 @@ async def _answer(text: str, owner: str, thread_id: str, parent_id: str | None,
 
 
 async def _name_thread(question: str | None, filenames: list[str]) -> None:
-    """Give a new thread its title (once)."""
+    """Give a new thread its title: from its first question (once), or, until there is
+    one, from the files it started with."""
     if cl.user_session.get(TITLED_KEY):
         return
-    cl.user_session.set(TITLED_KEY, True)
     if question:
+        cl.user_session.set(TITLED_KEY, True)
         title = await titles.make_title(question, services.get_router())
     else:
         title = titles.files_title(filenames)

@@ -173,7 +173,7 @@ class FlowRenderer:
     async def _on_run_start(self, event: Any) -> None:
         self.run_id = event.run_id
         step = cl.Step(name="Agent", type="run", parent_id=self.parent_id,
-                       id=str(uuid.uuid4()), default_open=True)
+                       id=str(uuid.uuid4()), default_open=True, show_input=False)
         step.start = utc_now()
         step.input = event.data.get("question", "") if event.data else ""
         step.metadata = {"run_id": event.run_id}

@@ -27,7 +27,7 @@ from chat.logging import log_index
 PROGRESS_EVERY_S = 0.3
 STAGE_WORDS = {"load": "Reading", "chunk": "Chunking", "embed": "Embedding",
                "store": "Storing", "done": "Done", "failed": "Failed"}
-STAGE_UNITS = {"load": "pages", "chunk": "chunks", "embed": "chunks", "store": "chunks"}
+STAGE_UNITS = {"load": "pages", "chunk": "chunks", "embed": "batches", "store": "chunks"}
 
 
 @dataclass
@@ -99,7 +99,10 @@ def progress_text(progress: Any) -> str:
     word = STAGE_WORDS.get(progress.stage, progress.stage.capitalize())
     text = word
     if progress.total:
-        text += f": {progress.done}/{progress.total} {STAGE_UNITS.get(progress.stage, '')}"
+        unit = STAGE_UNITS.get(progress.stage, "")
+        if progress.stage == "load" and not progress.filename.lower().endswith(".pdf"):
+            unit = "sections"
+        text += f": {progress.done}/{progress.total} {unit}"
     if progress.message:
         text += f" — {progress.message}"
     return text.strip()
@@ -175,12 +178,14 @@ async def index_uploads(rag: Any, uploads: Sequence[Upload], scope: Any, *,
                                         on_progress=steps.on_progress, filenames=names)
     except Exception as exc:  # the service promises not to raise; stay safe anyway
         reports = [_failed(u, exc) for u in uploads]
+    reports = list(reports) + [_failed(u, RuntimeError("the indexer returned no report"))
+                               for u in uploads[len(reports):]]
     for upload, report in zip(uploads, reports):
         await steps.close(report, upload.name)
         log_index(thread_id=scope.thread_id, owner=scope.owner, filename=upload.name,
                   status=report.status, chunks=report.chunks, seconds=report.seconds,
                   error=report.error)
-    return list(reports)
+    return reports
 
 
 def _failed(upload: Upload, exc: Exception) -> Any:
