@@ -176,9 +176,8 @@ def _uploads_summary(reports: list) -> str:
 
 async def _answer(text: str, owner: str, thread_id: str, parent_id: str | None,
                   rag: Any) -> None:
-    from rag.models import Scope
-
     from agents.memory import Memory
+    from rag.models import Scope
 
     prefs = _prefs()
     memory = Memory.from_dict(cl.user_session.get(MEMORY_KEY) or {})

@@ -69,10 +69,9 @@ async def chat_app(tmp_path, monkeypatch):
     get_settings.cache_clear()
     auth.reset_app_data_layer()
     cl_data._data_layer, cl_data._data_layer_initialized = None, False
-    from rag.service import RagService
-
     import chat.handlers as handlers
     from agents.llm.router import LLMRouter
+    from rag.service import RagService
 
     ctx = await auth.prepare_app()
     rag = await RagService.open()
@@ -235,6 +234,7 @@ async def test_shared_thread_view_allows_only_a_shared_thread_or_its_author(chat
 
 async def test_documents_command_lists_and_delete_button_removes_chunks(chat_app):
     from chainlit.action import Action
+
     from rag.models import Scope
 
     pdf = report_pdf(chat_app.dir)

@@ -4,8 +4,9 @@ It speaks the wire protocol the router's ``compat`` provider uses, so a test exe
 the real HTTP client, SSE parsing, usage counting and the whole app path:
 
 - ``POST /v1/chat/completions`` with ``response_format`` (structured calls, in
-  ``json_schema`` or ``json_object`` mode): a JSON object for the schema named in it: ``RouteDecision`` -> retrieve,
-  ``ReviewDecision`` -> approve, ``Rewrite`` -> the question unchanged, others -> ``{}``.
+  ``json_schema`` or ``json_object`` mode): a JSON object for the schema named in it:
+  ``RouteDecision`` -> retrieve, ``ReviewDecision`` -> approve, ``Rewrite`` -> the
+  question unchanged, others -> ``{}``.
 - ``stream: true``: the answer as SSE ``chat.completion.chunk`` events, word by word
   (``--delay`` seconds apart), then a usage chunk and ``[DONE]``. A title request
   (``max_tokens`` <= 32) gets a short title. An answer quotes the first sentence of
