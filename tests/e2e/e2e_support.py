@@ -176,6 +176,7 @@ class ChatClient:
         self.session_id = str(uuid.uuid4())
         self.thread_id = thread_id
         self.events: list[tuple[str, Any]] = []
+        self._sent_at = 0
         self.sio = socketio.AsyncClient(reconnection=False)
         self._changed = asyncio.Event()
 
@@ -192,6 +193,7 @@ class ChatClient:
                                headers={"Cookie": cookie_header(self.cookies)},
                                wait_timeout=30)
         await self.sio.emit("connection_successful")
+        await self.wait_for(lambda c: bool(c.named("set_commands")), timeout=60)
         return self
 
     async def upload(self, path: Path, mime: str) -> dict:
@@ -214,6 +216,7 @@ class ChatClient:
         payload: dict[str, Any] = {"message": message}
         if files:
             payload["fileReferences"] = [{"id": f["id"]} for f in files]
+        self._sent_at = len(self.events)
         await self.sio.emit("client_message", payload)
         return message_id
 
@@ -240,12 +243,12 @@ class ChatClient:
                 pass
 
     def task_ended(self) -> bool:
-        """True once the server sent ``task_end`` after its last ``task_start``."""
-        names = [e for e, _ in self.events]
+        """True once the last message sent was handled: a ``task_start`` after it was
+        sent, then a ``task_end``."""
+        names = [e for e, _ in self.events[self._sent_at:]]
         if "task_start" not in names:
             return False
-        last_start = len(names) - 1 - names[::-1].index("task_start")
-        return "task_end" in names[last_start + 1:]
+        return "task_end" in names[names.index("task_start") + 1:]
 
     async def close(self) -> None:
         await self.sio.disconnect()
