@@ -60,6 +60,8 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"{key:10} threads={report['threads']} prompt={r['prompt_tokens']} tok "
                   f"TTFT={r['ttft_s']} s  {r['tokens_per_s']} tok/s "
                   f"({r['output_tokens']} tokens)")
+    print(f"load average (1 min) before/after: {report['load_avg_1m_before']} / "
+          f"{report.get('load_avg_1m_after', '-')}")
     return 0
 
 

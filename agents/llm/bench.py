@@ -9,6 +9,7 @@ overhead per call against an instant in-memory provider.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -142,7 +143,8 @@ async def run_bench(settings: LLMSettings | None = None, prompt_tokens: int = 15
     from agents.llm.providers.local_provider import LocalProvider
 
     settings = settings or LLMSettings()
-    report: dict[str, Any] = {"router_overhead": await router_overhead()}
+    report: dict[str, Any] = {"load_avg_1m_before": round(os.getloadavg()[0], 2),
+                              "router_overhead": await router_overhead()}
     local = LocalProvider.from_settings(settings)
     report["threads"] = settings.local_threads
     if not local.available:
@@ -170,4 +172,5 @@ async def run_bench(settings: LLMSettings | None = None, prompt_tokens: int = 15
             report["server"] = await measure_stream(router, link, messages)
             report["server"]["startup_s"] = round(srv.startup_s, 2)
             await router.aclose()
+    report["load_avg_1m_after"] = round(os.getloadavg()[0], 2)  # other work on the CPUs
     return report

@@ -105,8 +105,8 @@ class GeminiProvider(Provider):
             max_output_tokens=opts.max_tokens,
             temperature=opts.temperature,
             # 2.5 Flash models think by default and spend the output budget on it.
-            thinking_config=types.ThinkingConfig(thinking_budget=0) if "flash" in model
-            else None,
+            thinking_config=types.ThinkingConfig(thinking_budget=0)
+            if model.startswith("gemini-2.5-flash") else None,
             **extra,
         )
         return {"model": model, "contents": contents, "config": config}

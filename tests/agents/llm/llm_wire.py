@@ -39,6 +39,7 @@ class Seen:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    peer: tuple | None = None  # the client's (host, port): same port = reused connection
 
 
 class WireServer:
@@ -75,7 +76,9 @@ class WireServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body = json.loads(raw) if raw else None
-        self.seen.append(Seen(request.path, dict(request.query), dict(request.headers), body))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.seen.append(Seen(request.path, dict(request.query), dict(request.headers), body,
+                              peer))
         key = next((k for k in self.replies if request.path.endswith(k)), None)
         if key is None or not self.replies[key]:
             return web.json_response({"error": {"message": f"unscripted {request.path}"}},

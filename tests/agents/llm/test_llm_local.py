@@ -6,7 +6,9 @@ with the reason otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import time
 
 import pytest
 from pydantic import BaseModel
@@ -51,8 +53,21 @@ async def stream_text(router: LLMRouter, link: str) -> tuple[str, list]:
 async def test_in_process_stream_and_structured() -> None:
     router = LLMRouter.from_settings(settings())
     link = f"local:{LOCAL_MODEL_NAME}"
+    gaps: list[float] = []
+
+    async def ticker() -> None:  # the loop must stay free while llama.cpp computes
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
     try:
         text, events = await stream_text(router, link)
+        tick.cancel()
+        assert len(gaps) > 20 and max(gaps) < 0.5, f"event loop stalled {max(gaps):.2f} s"
         assert "Quillport" in text
         assert [e.kind for e in events].count("token") > 3  # it streamed, piece by piece
         usage = events[-1].usage
@@ -61,6 +76,7 @@ async def test_in_process_stream_and_structured() -> None:
         obj, _ = await router.structured("review", GROUNDED, Answer, model=link)
         assert "Quillport" in obj.city
     finally:
+        tick.cancel()
         await router.aclose()
 
 

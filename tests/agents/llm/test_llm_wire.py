@@ -223,3 +223,16 @@ async def test_compat_server_gets_json_object_with_schema(wire: WireServer,
     assert body["response_format"]["type"] == "json_object"
     assert body["response_format"]["schema"]["required"] == ["verdict", "confidence"]
     assert body["max_tokens"] == 300 and "max_completion_tokens" not in body
+
+
+@pytest.mark.parametrize("w", WIRES, ids=ids)
+async def test_client_and_connection_are_reused(w: Wire, wire: WireServer,
+                                                make_router) -> None:
+    wire.add(w.stream_path, w.stream(["one"]), w.stream(["two"]))
+    router = make_router([w.link])
+    client = router.providers[w.name].client
+    assert text_of(await events_of(router)) == "one"
+    assert text_of(await events_of(router)) == "two"
+    assert router.providers[w.name].client is client
+    first, second = wire.requests(w.stream_path)
+    assert first.peer == second.peer  # same TCP connection, from the client's pool
