@@ -36,9 +36,7 @@ class AnthropicProvider(Provider):
 
     def __init__(self, settings: LLMSettings) -> None:
         self.client: anthropic.AsyncAnthropic | None = None
-        self.available = settings.anthropic_api_key is not None
-        self.unavailable_reason = "" if self.available else "no ANTHROPIC_API_KEY"
-        if self.available:
+        if self.requires(settings.anthropic_api_key, "no ANTHROPIC_API_KEY"):
             self.client = anthropic.AsyncAnthropic(
                 api_key=settings.anthropic_api_key,
                 base_url=settings.anthropic_base_url,

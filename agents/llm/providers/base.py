@@ -61,6 +61,12 @@ class Provider(ABC):
     available: bool = True
     unavailable_reason: str = ""
 
+    def requires(self, value: object, reason: str) -> bool:
+        """Mark the provider available iff ``value`` (a key, a URL) is non-empty; never raises."""
+        self.available = bool(value)  # an empty variable counts as missing
+        self.unavailable_reason = "" if self.available else reason
+        return self.available
+
     def models(self) -> list[str]:
         """Model names this provider offers for the ``answer`` task (for a picker)."""
         return []

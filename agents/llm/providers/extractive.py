@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agents.llm.errors import LLMError
-from agents.llm.providers.base import CallOptions, Provider, StreamItem, TokenCount
+from agents.llm.providers.base import (
+    CallOptions,
+    Provider,
+    StreamItem,
+    TokenCount,
+    estimate_tokens,
+)
 from agents.llm.types import Message, Passage
 
 NOTICE = "No language model is configured, so this answer quotes your documents directly."
@@ -105,8 +111,8 @@ class ExtractiveProvider(Provider):
         pieces = re.findall(r"\S+\s*|\s+", text)
         for piece in pieces:
             yield piece
-        prompt = sum(len(m.content) for m in messages)
-        yield TokenCount(input_tokens=(prompt + 3) // 4, output_tokens=len(pieces))
+        prompt = "".join(m.content for m in messages)
+        yield TokenCount(input_tokens=estimate_tokens(prompt), output_tokens=len(pieces))
 
     async def structured(
         self,

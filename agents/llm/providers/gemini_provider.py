@@ -72,9 +72,7 @@ class GeminiProvider(Provider):
 
     def __init__(self, settings: LLMSettings) -> None:
         self.client: genai.Client | None = None
-        self.available = settings.gemini_api_key is not None
-        self.unavailable_reason = "" if self.available else "no GEMINI_API_KEY"
-        if self.available:
+        if self.requires(settings.gemini_api_key, "no GEMINI_API_KEY"):
             self.client = genai.Client(
                 api_key=settings.gemini_api_key,
                 http_options=types.HttpOptions(

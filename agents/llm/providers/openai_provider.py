@@ -70,9 +70,7 @@ class OpenAIProvider(Provider):
         self._token_param = token_param
         self._json_mode = json_mode
         self.client: openai.AsyncOpenAI | None = None
-        self.available = api_key is not None
-        self.unavailable_reason = "" if self.available else unavailable_reason
-        if self.available:
+        if self.requires(api_key, unavailable_reason):
             self.client = openai.AsyncOpenAI(
                 api_key=api_key,
                 base_url=base_url,

@@ -44,6 +44,14 @@ def test_no_keys_at_all_leaves_only_extractive_and_lists_why() -> None:
     assert "local" in reasons
 
 
+def test_empty_key_variables_count_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
+    router = LLMRouter.from_settings(LLMSettings(local_model_path="/nonexistent.gguf"))
+    assert "openai" in router.unavailable() and "anthropic" not in router.unavailable()
+    assert router.chain("answer") == ["anthropic:claude-sonnet-4-5", "extractive"]
+
+
 async def test_no_keys_extractive_quotes_best_passages_with_citations() -> None:
     router = LLMRouter.from_settings(LLMSettings(local_model_path="/nonexistent.gguf"))
     question = [Message("user", "When are invoices due and what are the late fees?")]
