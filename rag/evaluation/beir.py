@@ -85,15 +85,25 @@ def _require(path: Path) -> Path:
     return path
 
 
-def load_corpus(path: Path) -> dict[str, CorpusEntry]:
-    """Read corpus.jsonl. Raises BeirFormatError on a bad line or a repeated "_id"."""
-    corpus: dict[str, CorpusEntry] = {}
+def _rows_by_id(path: Path, fields: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Read a JSON Lines file keyed by "_id": "_id" -> the string values of `fields`.
+
+    "title" may be absent (read as ""); every other field is required.
+    """
+    rows: dict[str, tuple[str, ...]] = {}
     for number, row in _jsonl(_require(path)):
-        doc_id = _string_field(path, number, row, "_id")
-        if doc_id in corpus:
-            raise BeirFormatError(f'{path}:{number}: duplicate "_id" {doc_id!r}')
-        corpus[doc_id] = CorpusEntry(doc_id, _string_field(path, number, row, "title", False),
-                                     _string_field(path, number, row, "text"))
+        row_id = _string_field(path, number, row, "_id")
+        if row_id in rows:
+            raise BeirFormatError(f'{path}:{number}: duplicate "_id" {row_id!r}')
+        rows[row_id] = tuple(_string_field(path, number, row, key, key != "title")
+                             for key in fields)
+    return rows
+
+
+def load_corpus(path: Path) -> dict[str, CorpusEntry]:
+    """Read corpus.jsonl. Raises BeirFormatError on a bad line, a repeated "_id" or no line."""
+    corpus = {doc_id: CorpusEntry(doc_id, title, text)
+              for doc_id, (title, text) in _rows_by_id(path, ("title", "text")).items()}
     if not corpus:
         raise BeirFormatError(f"{path}: no documents")
     return corpus
@@ -101,13 +111,7 @@ def load_corpus(path: Path) -> dict[str, CorpusEntry]:
 
 def load_queries(path: Path) -> dict[str, str]:
     """Read queries.jsonl. Raises BeirFormatError on a bad line or a repeated "_id"."""
-    queries: dict[str, str] = {}
-    for number, row in _jsonl(_require(path)):
-        query_id = _string_field(path, number, row, "_id")
-        if query_id in queries:
-            raise BeirFormatError(f'{path}:{number}: duplicate "_id" {query_id!r}')
-        queries[query_id] = _string_field(path, number, row, "text")
-    return queries
+    return {query_id: text for query_id, (text,) in _rows_by_id(path, ("text",)).items()}
 
 
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:
