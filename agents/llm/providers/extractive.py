@@ -30,7 +30,8 @@ NO_CONTEXT = (
     "(OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or the local model)."
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_HEADING = re.compile(r"^#{1,6}\s")
 _STOP = frozenset(
     ["the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "by", "at", "as", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would", "from", "about", "into", "than", "then", "there", "their", "they", "them", "you", "your", "our", "we", "i", "me", "my", "not", "no", "yes", "please", "tell", "explain"]
 )
@@ -47,7 +48,8 @@ def _terms(text: str) -> set[str]:
 
 def _best_sentences(passage: Passage, terms: set[str]) -> tuple[int, list[str]]:
     """Score a passage and keep its best sentences, in their original order."""
-    sentences = [s.strip() for s in _SENTENCE.split(passage.text) if s.strip()]
+    sentences = [s.strip() for s in _SENTENCE.split(passage.text)
+                 if s.strip() and not _HEADING.match(s.strip())]
     scored = [(len(terms & _terms(s)), i) for i, s in enumerate(sentences)]
     best = sorted(scored, key=lambda x: (-x[0], x[1]))[:MAX_SENTENCES]
     keep = sorted(i for score, i in best if score > 0) or [0]

@@ -23,7 +23,7 @@ from agents.llm.retry import RetryPolicy, with_retries
 
 CONTEXT = [
     Passage(1, "Invoices are due within 30 days. Late fees are 2% per month.", "terms.pdf", 3),
-    Passage(2, "The office is closed on public holidays.", "faq.md"),
+    Passage(2, "# Opening hours\nThe office is closed on public holidays.", "faq.md"),
     Passage(3, "Refunds are issued within 14 days of a returned item.", "refunds.txt"),
 ]
 
@@ -63,6 +63,15 @@ async def test_no_keys_extractive_quotes_best_passages_with_citations() -> None:
     assert "[2]" not in text and "[3]" not in text  # passages sharing no word are left out
     assert events[-1].kind == "usage" and events[-1].usage.provider == "extractive"
     assert events[-1].usage.cost_usd == 0.0
+
+
+async def test_extractive_drops_markdown_headings_from_quotes() -> None:
+    router = LLMRouter.from_settings(LLMSettings(local_model_path="/nonexistent.gguf"))
+    done = await router.complete("answer", [Message("user", "Is the office open on "
+                                                            "public holidays?")],
+                                 context=CONTEXT)
+    assert "> The office is closed on public holidays. [2]" in done.text
+    assert "Opening hours" not in done.text
 
 
 async def test_extractive_without_context_says_it_cannot_answer() -> None:
