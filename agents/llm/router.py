@@ -206,6 +206,7 @@ class LLMRouter:
                 log.warning("link failed, trying the next: %s", exc)
                 errors.append(exc)
                 if parts:
+                    meter.first = None  # time to first token counts the kept answer only
                     yield StreamEvent("reset", reason=str(exc), provider=link)
                 continue
             usage = meter.usage(link, counts, messages, "".join(parts))
