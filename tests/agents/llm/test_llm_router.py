@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -192,3 +193,13 @@ async def test_stream_consumer_may_stop_early() -> None:
         assert event.kind == "token"
         break
     assert time.perf_counter() - start < 1
+
+
+def test_example_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agents.llm
+
+    example = Path(agents.llm.__file__).parent / "docchat-llm.example.toml"
+    monkeypatch.setenv("DOCCHAT_LLM_SETTINGS_FILE", str(example))
+    s = LLMSettings()
+    assert s.chain_answer[0] == "anthropic:claude-sonnet-4-5"
+    assert s.chain_title == ["gemini:gemini-2.5-flash-lite"]
