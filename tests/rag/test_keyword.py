@@ -1,0 +1,68 @@
+"""The SQLite FTS5 keyword index: safe MATCH expressions, BM25 order, scope filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.chunking import Chunk
+from rag.store.keyword import Fts5KeywordIndex, fts_query
+from rag.store.sqlite import SqliteDB
+
+
+def chunk(cid: str, text: str, owner: str = "u", thread: str = "", doc: str = "d") -> Chunk:
+    return Chunk(cid, text, {"owner": owner, "thread_id": thread, "doc_id": doc,
+                             "chunk_index": int(cid[-1]), "source": f"{doc}.txt"})
+
+
+@pytest.fixture
+def index(tmp_path):
+    db = SqliteDB(tmp_path / "k.db")
+    idx = Fts5KeywordIndex(db)
+    with db.transaction() as conn:
+        idx.add(conn, [
+            chunk("a0", "Running shoes for running marathons and running trails"),
+            chunk("a1", "A shoe shop sells one running shoe"),
+            chunk("a2", "Cooking pasta with garlic"),
+            chunk("b0", "running secrets of another user", owner="other"),
+            chunk("c0", "running in thread one", thread="t1", doc="e"),
+        ])
+    yield idx
+    db.close()
+
+
+def test_query_escaping():
+    assert fts_query('hello "world"') == '"hello" OR "world"'
+    assert fts_query("a AND b OR NOT c NEAR(d) title:e f* ^g -h") == (
+        '"a" OR "and" OR "b" OR "or" OR "not" OR "c" OR "near" OR "d" OR "title" OR "e" OR '
+        '"f" OR "g" OR "h"')
+    assert fts_query("  ?! ... ") is None
+    assert fts_query("Ünïcode naïve") == '"ünïcode" OR "naïve"'
+
+
+@pytest.mark.parametrize("query", ['"', "AND", "NEAR(", "col:x", "*", "a OR", "'); DROP TABLE"
+                                   " chunks; --", "\x00", "(((", "-running"])
+def test_hostile_queries_do_not_raise(index, query):
+    index.search(query, "u", None, 5)
+
+
+def test_bm25_order_and_porter_stemming(index):
+    hits = index.search("running shoes", "u", None, 10)
+    # "shoe" (2 of 5 chunks) outweighs "run" (4 of 5): a1 has shoe twice, a0 once
+    assert [h.chunk_id for h in hits] == ["a1", "a0", "c0"]
+    assert hits[0].score > hits[1].score > hits[2].score
+    assert [h.chunk_id for h in index.search("cooked", "u", None, 10)] == ["a2"]  # cook
+
+
+def test_scope_filters(index):
+    assert [h.chunk_id for h in index.search("running", "u", "t1", 10)] == ["c0"]
+    assert [h.chunk_id for h in index.search("running", "other", None, 10)] == ["b0"]
+    assert index.search("running", "nobody", None, 10) == []
+    assert index.count("u", None) == 4 and index.count("u", "t1") == 1
+
+
+def test_delete_by_document_and_scope(index):
+    with index.db.transaction() as conn:
+        assert index.delete(conn, "u", "t1", "d") == []
+        assert sorted(index.delete(conn, "u", None, "d")) == ["a0", "a1", "a2"]
+    assert [h.chunk_id for h in index.search("running", "u", None, 10)] == ["c0"]
+    assert [h.chunk_id for h in index.search("running", "other", None, 10)] == ["b0"]
