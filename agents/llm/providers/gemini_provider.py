@@ -1,4 +1,9 @@
-"""Google Gemini through google-genai: streamGenerateContent and JSON response schema."""
+"""Google Gemini through google-genai: streamGenerateContent and JSON response schema.
+
+google-genai's async client uses aiohttp when it is installed, and applies
+``timeout_s`` to the whole request (aiohttp ``total``), streaming included: a Gemini
+answer that takes longer than ``timeout_s`` is cut, reset and passed to the next link.
+"""
 
 from __future__ import annotations
 
