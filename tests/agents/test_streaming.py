@@ -55,3 +55,16 @@ async def test_usage_events_carry_the_router_usage(rag, scope, flow, recorder):
     assert len(answer_usage) == 1
     assert answer_usage[0].data["usage"].provider == "fake"
     assert answer_usage[0].data["usage"].output_tokens == len("Hello there") // 4
+
+
+async def test_a_failing_decision_falls_back_to_the_heuristic_and_reports_it(
+        rag, scope, flow, recorder):
+    llm = ScriptedLLM(fail={"route": LLMError("route model unreachable", provider="x:y"),
+                            "review": LLMError("review model unreachable", provider="x:y")})
+    result = await ask(Q, scope=scope, rag=rag, router=llm, observer=recorder, flow=flow)
+    errors = {e.node: e.error for e in recorder.of("node_end")}
+    assert errors["Supervisor"] == "LLMError: x:y: route model unreachable"
+    assert errors["Review"] == "LLMError: x:y: review model unreachable"
+    assert errors["Answer"] is None and errors["Finish"] is None
+    assert result.route == "retrieve"  # chunks exist in scope
+    assert result.verdict == "approve" and result.citations  # default review: valid [1]
