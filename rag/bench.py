@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import RagSettings
+from rag.errors import DocumentError
 from rag.models import Scope
 
 DEFAULT_DOCS = Path("/usr/share/doc/python3.11/html/_sources")
@@ -61,7 +61,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict:
-    from rag.chunking import Chunk, Chunker
+    from rag.chunking import Chunker
     from rag.loaders import load_file
     from rag.service import RagService, shared_embedder
 
@@ -75,7 +75,8 @@ async def run(args: argparse.Namespace) -> dict:
     for path in rest:
         try:
             chunks = chunker.split(load_file(path), BENCH_OWNER, None)
-        except Exception:
+        except DocumentError as exc:
+            log(f"bench: skipped {exc}")
             continue
         files.append(path)
         texts += [c.text for c in chunks]
@@ -134,7 +135,8 @@ async def fill(service, files, target: int, chunker) -> None:
             break
         try:
             doc = load_file(path)
-        except Exception:
+        except DocumentError as exc:
+            log(f"bench: skipped {exc}")
             continue
         thread = f"fill-{n % 10}"
         chunks = chunker.split(doc, BENCH_OWNER, thread)[: target - have]

@@ -10,7 +10,7 @@ model. The config holds only the embedder spec ("minilm",
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
@@ -40,14 +40,14 @@ class DocChatEmbeddingFunction(EmbeddingFunction[Documents]):
     def default_space(self) -> Space:
         return "cosine"
 
-    def supported_spaces(self) -> List[Space]:
+    def supported_spaces(self) -> list[Space]:
         return ["cosine", "ip", "l2"]
 
-    def get_config(self) -> Dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         return {"embedder": self.spec, "dimensions": self.embedder.dimensions}
 
     @staticmethod
-    def build_from_config(config: Dict[str, Any]) -> "DocChatEmbeddingFunction":
+    def build_from_config(config: dict[str, Any]) -> DocChatEmbeddingFunction:
         spec = str(config.get("embedder", "minilm"))
         embedder = _LIVE.get(spec)
         if embedder is None:
@@ -58,6 +58,6 @@ class DocChatEmbeddingFunction(EmbeddingFunction[Documents]):
         return DocChatEmbeddingFunction(embedder, spec)
 
     @staticmethod
-    def validate_config(config: Dict[str, Any]) -> None:
+    def validate_config(config: dict[str, Any]) -> None:
         if not isinstance(config.get("embedder", ""), str):
-            raise ValueError("docchat embedding function config needs an 'embedder' string")
+            raise TypeError("docchat embedding function config needs an 'embedder' string")

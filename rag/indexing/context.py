@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from rag.chunking import Chunker
 from rag.config import RagSettings
 from rag.embeddings.base import Embedder
-from rag.models import IndexProgress, Scope
+from rag.models import IndexProgress
 from rag.store import DocumentStore
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,10 @@
 """The indexing AsyncFlow, built once and shared by every run.
 
-    Load >> Dedup -"new"-> Chunk >> Embed >> Store
-            Dedup -"duplicate"-> SkipDuplicate
+    Load >> Dedup -"new"-> Chunk >> Reuse -"embed"-> Embed >> Store
+            Dedup -"duplicate"-> SkipDuplicate   Reuse -"reuse"-> Store
+
+Reuse copies the vectors when the same owner indexed the same bytes in another
+thread, so a document is embedded once per owner.
 
 Never ``set_params`` on it and never store run state on its nodes: a run's
 inputs and outputs live in the ``shared`` dict (see rag.indexing.nodes).
@@ -16,6 +19,7 @@ from rag.indexing.nodes import (
     ChunkDocument,
     EmbedChunks,
     LoadDocument,
+    ReuseEmbeddings,
     SkipDuplicate,
     StoreChunks,
 )
@@ -28,7 +32,10 @@ def build_index_flow() -> AsyncFlow:
     load >> dedup
     dedup - "new" >> chunk
     dedup - "duplicate" >> SkipDuplicate()
-    chunk >> embed >> store
+    reuse = ReuseEmbeddings()
+    chunk >> reuse
+    reuse - "embed" >> embed >> store
+    reuse - "reuse" >> store
     return AsyncFlow(start=load)
 
 

@@ -114,6 +114,34 @@ class ChunkDocument(AsyncNode):
         return "default"
 
 
+class ReuseEmbeddings(AsyncNode):
+    """Purpose: skip embedding when the owner already indexed this content in another
+    thread (content hash = doc_id): copy those vectors instead.
+
+    Input: shared["ctx"], shared["scope"], shared["document"], shared["chunks"].
+    Output: shared["embeddings"] when reused.
+    Actions: "reuse" (go to Store) or "embed" (go to Embed).
+    """
+
+    async def prep_async(self, shared):
+        scope = shared["scope"]
+        return (shared["ctx"], scope.owner, shared["document"],
+                [c.text for c in shared["chunks"]])
+
+    async def exec_async(self, prep_res):
+        ctx, owner, doc, texts = prep_res
+        vectors = await asyncio.to_thread(ctx.store.reusable_vectors, owner, doc.doc_id, texts)
+        if vectors is not None:
+            await ctx.emit(doc.filename, "embed", 1, 1, "vectors reused from another thread")
+        return vectors
+
+    async def post_async(self, shared, prep_res, exec_res):
+        if exec_res is None:
+            return "embed"
+        shared["embeddings"] = exec_res
+        return "reuse"
+
+
 @dataclass
 class EmbedBatch:
     """One batch of chunk texts; ``progress`` is shared by the batches of one run."""

@@ -8,7 +8,8 @@ chunks are removed again. Synchronous: call every method in a worker thread.
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from rag.store.keyword import Fts5KeywordIndex, KeywordHit
 from rag.store.registry import DocumentRegistry
 from rag.store.sqlite import SqliteDB
 
-__all__ = ["DocumentStore", "DenseHit", "KeywordHit"]
+__all__ = ["DenseHit", "DocumentStore", "KeywordHit"]
 
 
 class DocumentStore:
@@ -35,6 +36,18 @@ class DocumentStore:
     def is_indexed(self, owner: str, thread_id: str | None, doc_id: str) -> bool:
         """True if the document is already in exactly this scope."""
         return self.registry.exists(owner, thread_id, doc_id)
+
+    def reusable_vectors(self, owner: str, doc_id: str, texts: Sequence[str]
+                         ) -> np.ndarray | None:
+        """Vectors of the same document already embedded for this owner (another thread),
+        if its chunks have exactly these texts; else None. Never reads another owner's
+        chunks."""
+        for thread_id in self.registry.threads_with(owner, doc_id):
+            stored = self.chroma.vectors(scope_where(owner, thread_id, doc_id))
+            if len(stored) == len(texts) and all(
+                    stored.get(i, ("", None))[0] == t for i, t in enumerate(texts)):
+                return np.vstack([stored[i][1] for i in range(len(texts))])
+        return None
 
     def write_document(self, owner: str, thread_id: str | None, doc_id: str, filename: str,
                        chunks: Sequence[Chunk], embeddings: np.ndarray) -> str:

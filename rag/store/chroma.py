@@ -10,8 +10,9 @@ All methods are synchronous: call them in a worker thread.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class ChromaStore:
         )
         try:
             self.max_batch = int(client.get_max_batch_size())
-        except Exception:  # older servers
+        except (AttributeError, NotImplementedError, ValueError, OSError):  # older servers
             self.max_batch = 1000
 
     def add(self, ids: Sequence[str], embeddings: np.ndarray, texts: Sequence[str],
@@ -113,6 +114,14 @@ class ChromaStore:
             DenseHit(i, 1.0 - float(d), t or "", dict(m or {}))
             for i, t, m, d in zip(ids, docs, metas, dists)
         ]
+
+    def vectors(self, where: dict) -> dict[int, tuple[str, np.ndarray]]:
+        """chunk_index -> (text, vector) of the chunks matching a filter."""
+        res = self.collection.get(where=where, include=["documents", "metadatas", "embeddings"])
+        return {
+            int(m["chunk_index"]): (t or "", np.asarray(e, dtype=np.float32))
+            for t, m, e in zip(res["documents"], res["metadatas"], res["embeddings"])
+        }
 
     def heartbeat(self) -> int:
         """The server's heartbeat (ns); raises if Chroma is unreachable."""

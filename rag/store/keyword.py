@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from rag.chunking import Chunk
 from rag.store.sqlite import SqliteDB

@@ -8,7 +8,7 @@ call in a worker thread.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rag.models import DocumentInfo
 from rag.store.sqlite import SqliteDB
@@ -28,10 +28,17 @@ class DocumentRegistry:
         )
         return bool(rows)
 
+    def threads_with(self, owner: str, doc_id: str) -> list[str | None]:
+        """Threads of ``owner`` where ``doc_id`` is indexed (None = no thread)."""
+        rows = self.db.query(
+            "SELECT thread_id FROM documents WHERE owner = ? AND doc_id = ? ORDER BY indexed_at",
+            (owner, doc_id))
+        return [r[0] or None for r in rows]
+
     def add(self, conn: sqlite3.Connection, owner: str, thread_id: str | None, doc_id: str,
             filename: str, chunks: int) -> None:
         """Register a document inside the caller's transaction."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         conn.execute(
             "INSERT INTO documents (owner, thread_id, doc_id, filename, chunks, indexed_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from rag.chunking import Chunker, scope_key
 from rag.embeddings.minilm import load_tokenizer
 from rag.loaders.base import LoadedDocument, Section
@@ -36,7 +38,7 @@ def test_consecutive_chunks_overlap():
     text = " ".join(f"w{i}" for i in range(400))
     chunks = chunker.split(doc([Section(text)]), "u", None)
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         assert a.text.split()[-1] in b.text.split()[:12]
 
 

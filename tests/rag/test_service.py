@@ -201,7 +201,7 @@ async def test_failed_embedding_midway_leaves_no_chunks(settings, embedder, writ
     settings.embed_batch = 1
     service = await RagService.open(settings, embedder=FailsOnSecondBatch())
     try:
-        text = "\n\n".join(("Section %d. " % i) + "word " * 200 for i in range(3))
+        text = "\n\n".join(f"Section {i}. " + "word " * 200 for i in range(3))
         [report] = await service.index_files([write("three.txt", text)], ALICE_T1)
         assert report.status == "failed" and "embedder crashed" in report.error
         assert chroma_count(service, "alice") == 0 and fts_count(service, "alice") == 0
@@ -275,3 +275,30 @@ async def test_search_does_not_block_the_event_loop(service):
     task.cancel()
     assert all(v for v in vectors) and ticks > 0
     assert np.isfinite([r.score for v in vectors for r in v]).all()
+
+
+async def test_same_owner_other_thread_reuses_vectors_without_embedding(settings, embedder,
+                                                                        write):
+    class Counting:
+        name, dimensions, max_tokens = embedder.name, embedder.dimensions, 256
+        tokenizer = embedder.tokenizer
+        texts = 0
+
+        def embed(self, texts):
+            Counting.texts += len(texts)
+            return embedder.embed(texts)
+
+    service = await RagService.open(settings, embedder=Counting())
+    try:
+        path = write("twice.txt", "Owls hunt at night. " * 80)
+        [first] = await service.index_files([path], Scope("alice", "t1"))
+        embedded = Counting.texts
+        [second] = await service.index_files([path], Scope("alice", "t2"))
+        assert Counting.texts == embedded  # nothing embedded the second time
+        [bob] = await service.index_files([path], Scope("bob", "t2"))
+        assert Counting.texts == 2 * embedded  # other owners never share vectors
+        assert first.chunks == second.chunks == bob.chunks > 1
+        hits = await service.search("owls", Scope("alice", "t2"), k=1, mode="dense")
+        assert hits[0].metadata["thread_id"] == "t2" and hits[0].score > 0.3
+    finally:
+        await service.close()
