@@ -60,10 +60,12 @@ def format_duration(ms: float | None) -> str:
 
 
 def format_usage(usage: Any) -> str:
-    """``"openai:gpt-4.1-mini · 812 in / 95 out tokens · $0.0004"`` from a Usage."""
+    """``"`openai:gpt-4.1-mini` · 812 in / 95 out tokens · $0.0004"`` from a Usage (the
+    link in backticks: markdown would take ``provider:model`` for a URL)."""
     if usage is None:
         return ""
-    parts = [f"{getattr(usage, 'provider', '')}:{getattr(usage, 'model', '')}".strip(":")]
+    link = f"{getattr(usage, 'provider', '')}:{getattr(usage, 'model', '')}".strip(":")
+    parts = [f"`{link}`" if link else ""]
     tokens_in, tokens_out = getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0)
     if tokens_in or tokens_out:
         parts.append(f"{tokens_in} in / {tokens_out} out tokens")

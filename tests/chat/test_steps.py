@@ -133,7 +133,7 @@ async def test_nodes_become_nested_typed_steps_with_decision_and_verdict(event_l
     assert review["parentId"] == flow["id"]
     assert "**Decision:** `retrieve`" in sup["output"]
     assert "needs the documents" in sup["output"]
-    assert "openai:gpt-4.1-nano · 120 in / 9 out tokens" in sup["output"]
+    assert "`openai:gpt-4.1-nano` · 120 in / 9 out tokens" in sup["output"]
     assert "**Verdict:** `approve`" in review["output"]
     assert "**Review verdict:** `approve`" in run["output"]
     assert json.loads(sup["input"]) == {"question": "q"}

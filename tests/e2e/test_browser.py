@@ -1,0 +1,260 @@
+"""End to end in a real browser (Playwright + Debian's chromium) against ``chainlit run``.
+
+Run 1 (scripted model at the OpenAI wire protocol): log in; upload a PDF made here;
+watch its indexing step finish; ask a question only that PDF answers; see the nested
+flow steps and the streamed answer; open its citation and find the right chunk; reload
+and find the thread in the history; share it and open the link as a second user; a
+third user is refused an unshared thread; unsharing revokes the link.
+Run 2 (no model at all): the extractive provider answers with quotes and citations.
+
+Screenshots go to tests/e2e/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from e2e_support import AppServer, FakeLLM, fake_llm_env  # noqa: E402
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+ARTIFACTS = Path(__file__).with_name("artifacts")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+USERS = {"alice": "alice-password-1", "bob": "bob-password-22", "carol": "carol-password-333"}
+QUESTION = "How often must the Heliotrope reactor be inspected?"
+FACT = "The Heliotrope reactor must be inspected every 43 days by a certified engineer."
+
+
+def report_pdf(folder: Path) -> Path:
+    """A three-page PDF; page 2 alone holds the fact the question asks for."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for text in ["Annual maintenance report. This report covers the cooling plant and its "
+                 "pumps. Pumps are replaced every five years.",
+                 f"Safety schedule. {FACT} Inspections are logged in the blue binder.",
+                 "Budget. The maintenance budget for next year is forty thousand euros."]:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    path = folder / "heliotrope-report.pdf"
+    pdf.output(str(path))
+    return path
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def start_app(tmp_path_factory, name: str, env: dict) -> AppServer:
+    app = AppServer(tmp_path_factory.mktemp(name), env_extra=env)
+    for user, password in USERS.items():
+        app.add_user(user, password)
+    return app.start()
+
+
+@pytest.fixture(scope="module")
+def scripted_app(tmp_path_factory):
+    fake = FakeLLM(needle="Heliotrope", delay=0.12).start()
+    app = None
+    try:
+        app = start_app(tmp_path_factory, "e2e-scripted", fake_llm_env(fake.port))
+        yield app, fake
+    finally:
+        if app:
+            app.stop()
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def extractive_app(tmp_path_factory):
+    app = start_app(tmp_path_factory, "e2e-extractive", {})
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def log_in(browser, app: AppServer, user: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{app.url}/login", wait_until="domcontentloaded")
+    page.fill("#email", user)
+    page.fill("#password", USERS[user])
+    page.click("button[type=submit]")
+    return page
+
+
+def wait_ready(page) -> None:
+    """The chat is connected once the app's command button is shown."""
+    page.wait_for_selector("#command-Documents", timeout=60_000)
+
+
+def upload_and_index(page, pdf: Path) -> None:
+    wait_ready(page)
+    page.set_input_files("#upload-button-input", str(pdf))
+    page.wait_for_function("() => !document.querySelector('#chat-submit').disabled")
+    page.click("#chat-submit")
+    page.get_by_text(re.compile(r"Indexed with \d+ chunks")).first.wait_for(timeout=300_000)
+
+
+def ask(page, question: str) -> None:
+    page.fill("#chat-input", question)
+    page.click("#chat-submit")
+
+
+def last_answer(page):
+    return page.locator("[data-step-type=assistant_message]").last
+
+
+def open_step(page, name: str):
+    button = page.locator(f"[id='step-{name}']").first
+    button.click()
+    return button
+
+
+def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app, tmp_path):
+    app, fake = scripted_app
+    page = log_in(browser, app, "alice")
+    wait_ready(page)
+    shot(page, "01-logged-in")
+
+    upload_and_index(page, report_pdf(tmp_path))
+    shot(page, "02-indexed")
+
+    ask(page, QUESTION)
+    answer = last_answer(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-step-type=assistant_message]')]"
+        ".some(e => e.innerText.includes('According to'))")
+    mid = answer.inner_text()
+    shot(page, "03-streaming")
+    page.get_by_text(re.compile(r"\[\d\]")).last.wait_for()
+    answer.get_by_text("43 days").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(1500)
+    final = answer.inner_text()
+    assert "every 43 days" in final and re.search(r"\[\d\]", final)
+    assert len(mid) <= len(final)
+    assert fake.stats()["stream"] >= 1
+
+    # nested flow steps, with the supervisor's decision and the review verdict readable
+    for name in ("Supervisor", "Retrieve", "Answer", "Review"):
+        assert page.locator(f"[id='step-{name}']").count() >= 1, name
+    open_step(page, "Supervisor")
+    page.get_by_text("Decision:").first.wait_for()
+    open_step(page, "Review")
+    page.get_by_text("Verdict:").first.wait_for()
+    shot(page, "04-steps")
+
+    # the citation opens the cited chunk: the right file, page and text
+    answer.locator("a", has_text=re.compile(r"^\[\d\]$")).first.click()
+    side = page.get_by_text("heliotrope-report.pdf, page 2").last
+    side.wait_for()
+    assert page.get_by_text("inspected every 43 days").count() >= 1
+    shot(page, "05-citation")
+
+    # reload: the thread is in the history under its generated title, and reopens
+    page.reload()
+    history = page.locator("#thread-history")
+    history.get_by_text("Scripted title from fake model").first.click()
+    page.wait_for_url(re.compile(r"/thread/[0-9a-f-]{36}$"))
+    page.get_by_text("every 43 days").first.wait_for()
+    shot(page, "06-history-after-reload")
+    thread_id = page.url.rstrip("/").split("/")[-1]
+
+    # bob cannot open it before it is shared
+    bob = log_in(browser, app, "bob")
+    wait_ready(bob)
+    bob.goto(f"{app.url}/share/{thread_id}")
+    bob.wait_for_timeout(3000)
+    assert bob.get_by_text("every 43 days").count() == 0
+    shot(bob, "07-bob-before-share")
+
+    # alice shares it; bob opens the link and reads it, without a composer
+    page.locator("#header button:has(svg.lucide-share2)").click()
+    dialog = page.get_by_role("dialog")
+    link = dialog.locator("span[title*='/share/']").get_attribute("title")
+    assert link.endswith(f"/share/{thread_id}")
+    dialog.get_by_role("button", name="Share").click()
+    dialog.get_by_role("button", name="Unshare").wait_for()
+    shot(page, "08-shared")
+    page.keyboard.press("Escape")
+    bob.goto(link)
+    bob.get_by_text("every 43 days").first.wait_for()
+    assert bob.locator("#chat-input").count() == 0
+    shot(bob, "09-bob-reads-shared")
+
+    # carol is refused a thread alice did not share
+    page.locator("#new-chat-button").click()
+    confirm = page.get_by_role("button", name=re.compile("Confirm", re.I))
+    if confirm.count():
+        confirm.first.click()
+    wait_ready(page)
+    ask(page, "Private question: what is the maintenance budget?")
+    last_answer(page).wait_for(timeout=120_000)
+    page.wait_for_timeout(2000)
+    page.reload()
+    threads = page.locator("#thread-history li[id^='thread-']")
+    threads.nth(1).wait_for()
+    ids = [i.removeprefix("thread-") for i in threads.evaluate_all("els => els.map(e => e.id)")]
+    private_id = next(i for i in ids if i != thread_id)
+    carol = log_in(browser, app, "carol")
+    wait_ready(carol)
+    carol.goto(f"{app.url}/share/{private_id}")
+    carol.wait_for_timeout(3000)
+    assert carol.get_by_text("Private question").count() == 0
+    shot(carol, "10-carol-refused-share-link")
+    carol.goto(f"{app.url}/thread/{private_id}")
+    carol.wait_for_timeout(3000)
+    assert carol.get_by_text("Private question").count() == 0
+    shot(carol, "10-carol-refused-thread-url")
+
+    # unsharing (in alice's share dialog) revokes bob's link
+    page.goto(f"{app.url}/thread/{thread_id}")
+    page.get_by_text("every 43 days").first.wait_for()
+    page.locator("#header button:has(svg.lucide-share2)").click()
+    page.get_by_role("dialog").get_by_role("button", name="Unshare").click()
+    page.wait_for_timeout(1500)
+    bob.goto(link)
+    bob.wait_for_timeout(3000)
+    assert bob.get_by_text("every 43 days").count() == 0
+    shot(bob, "11-bob-after-unshare")
+
+
+def test_extractive_provider_answers_with_quotes_and_citations(browser, extractive_app,
+                                                               tmp_path):
+    page = log_in(browser, extractive_app, "alice")
+    upload_and_index(page, report_pdf(tmp_path))
+    ask(page, QUESTION)
+    answer = last_answer(page)
+    answer.get_by_text("No language model is configured").first.wait_for(timeout=120_000)
+    answer.get_by_text(re.compile("43 days")).first.wait_for()
+    page.wait_for_timeout(1000)
+    assert re.search(r"\[\d\]", answer.inner_text())
+    answer.locator("a", has_text=re.compile(r"^\[\d\]$")).first.click()
+    page.get_by_text("heliotrope-report.pdf, page 2").last.wait_for()
+    shot(page, "12-extractive-answer")
