@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rag.chunking import Chunker
 from rag.config import RagSettings
@@ -58,7 +58,7 @@ class RagService:
 
     @classmethod
     async def open(cls, settings: RagSettings | None = None,
-                   embedder: Embedder | None = None) -> "RagService":
+                   embedder: Embedder | None = None) -> RagService:
         """Open (or create) the store described by ``settings``.
 
         Args:
@@ -211,7 +211,7 @@ class RagService:
         return status
 
     async def close(self) -> None:
-        """Close the SQLite connection (the embedder stays cached for the process)."""
+        """Close SQLite and the Chroma client (the embedder stays cached for the process)."""
         await asyncio.to_thread(self.store.close)
 
 

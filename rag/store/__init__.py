@@ -128,4 +128,8 @@ class DocumentStore:
         return {"chroma": "ok", "keyword_index": "ok"}
 
     def close(self) -> None:
-        self.db.close()
+        """Close SQLite and release the Chroma client (reference-counted by Chroma)."""
+        try:
+            self.chroma.close()
+        finally:
+            self.db.close()

@@ -123,6 +123,12 @@ class ChromaStore:
             for t, m, e in zip(res["documents"], res["metadatas"], res["embeddings"])
         }
 
+    def close(self) -> None:
+        """Release the client; Chroma stops a shared local system with its last client."""
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            close()
+
     def heartbeat(self) -> int:
         """The server's heartbeat (ns); raises if Chroma is unreachable."""
         return int(self.client.heartbeat())
