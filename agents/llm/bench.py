@@ -57,7 +57,8 @@ def grounded_prompt(passages: int) -> list[Message]:
     system = ("Answer the question using only the numbered passages. Cite passages as [n]. "
               "Passages:\n" + "\n".join(lines))
     return [Message("system", system),
-            Message("user", "Summarise what the council decided about storm warnings.")]
+            Message("user", "For every report on storm warnings, list its week, number of "
+                            "complaints and budget, citing each as [n].")]
 
 
 def prompt_of_tokens(target: int, count: Any) -> list[Message]:
