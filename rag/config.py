@@ -2,15 +2,22 @@
 
 Env: DOCCHAT_DATA_DIR, CHROMA_HOST, CHROMA_PORT, RAG_EMBEDDER, RAG_MAX_FILE_MB,
 RAG_CHUNK_TOKENS, RAG_CHUNK_OVERLAP, RAG_DENSE_WEIGHT, RAG_BM25_WEIGHT, RAG_RRF_K,
-RAG_EMBED_BATCH, RAG_COLLECTION, OPENAI_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY.
+RAG_EMBED_BATCH, RAG_INDEX_CONCURRENCY, RAG_COLLECTION, OPENAI_API_KEY, OPENAI_BASE_URL,
+GEMINI_API_KEY/GOOGLE_API_KEY, GEMINI_BASE_URL. (RAG_EMBED_THREADS: rag.embeddings.minilm.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def env(default: Any, *names: str, **constraints: Any) -> Any:
+    """A settings field read from the first set environment variable in ``names``."""
+    return Field(default=default, validation_alias=AliasChoices(*names), **constraints)
 
 
 class RagSettings(BaseSettings):
@@ -25,52 +32,23 @@ class RagSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
-    data_dir: Path = Field(
-        default=Path(".docchat"), validation_alias=AliasChoices("DOCCHAT_DATA_DIR", "data_dir")
-    )
-    chroma_host: str | None = Field(
-        default=None, validation_alias=AliasChoices("CHROMA_HOST", "chroma_host")
-    )
-    chroma_port: int = Field(default=8000, validation_alias=AliasChoices("CHROMA_PORT", "chroma_port"))
-    collection: str = Field(
-        default="docchat", validation_alias=AliasChoices("RAG_COLLECTION", "collection")
-    )
-    embedder: str = Field(default="minilm", validation_alias=AliasChoices("RAG_EMBEDDER", "embedder"))
-    embed_batch: int = Field(
-        default=32, ge=1, validation_alias=AliasChoices("RAG_EMBED_BATCH", "embed_batch")
-    )
-    index_concurrency: int = Field(
-        default=2, ge=1, validation_alias=AliasChoices("RAG_INDEX_CONCURRENCY", "index_concurrency")
-    )
-    max_file_mb: float = Field(
-        default=50.0, gt=0, validation_alias=AliasChoices("RAG_MAX_FILE_MB", "max_file_mb")
-    )
-    chunk_tokens: int = Field(
-        default=256, ge=16, le=256, validation_alias=AliasChoices("RAG_CHUNK_TOKENS", "chunk_tokens")
-    )
-    chunk_overlap: int = Field(
-        default=32, ge=0, validation_alias=AliasChoices("RAG_CHUNK_OVERLAP", "chunk_overlap")
-    )
-    dense_weight: float = Field(
-        default=1.0, ge=0, validation_alias=AliasChoices("RAG_DENSE_WEIGHT", "dense_weight")
-    )
-    bm25_weight: float = Field(
-        default=1.0, ge=0, validation_alias=AliasChoices("RAG_BM25_WEIGHT", "bm25_weight")
-    )
-    rrf_k: int = Field(default=60, ge=1, validation_alias=AliasChoices("RAG_RRF_K", "rrf_k"))
-    openai_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
-    )
-    openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
-    )
-    gemini_api_key: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key"),
-    )
-    gemini_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("GEMINI_BASE_URL", "gemini_base_url")
-    )
+    data_dir: Path = env(Path(".docchat"), "DOCCHAT_DATA_DIR", "data_dir")
+    chroma_host: str | None = env(None, "CHROMA_HOST", "chroma_host")
+    chroma_port: int = env(8000, "CHROMA_PORT", "chroma_port")
+    collection: str = env("docchat", "RAG_COLLECTION", "collection")
+    embedder: str = env("minilm", "RAG_EMBEDDER", "embedder")
+    embed_batch: int = env(32, "RAG_EMBED_BATCH", "embed_batch", ge=1)
+    index_concurrency: int = env(2, "RAG_INDEX_CONCURRENCY", "index_concurrency", ge=1)
+    max_file_mb: float = env(50.0, "RAG_MAX_FILE_MB", "max_file_mb", gt=0)
+    chunk_tokens: int = env(256, "RAG_CHUNK_TOKENS", "chunk_tokens", ge=16, le=256)
+    chunk_overlap: int = env(32, "RAG_CHUNK_OVERLAP", "chunk_overlap", ge=0)
+    dense_weight: float = env(1.0, "RAG_DENSE_WEIGHT", "dense_weight", ge=0)
+    bm25_weight: float = env(1.0, "RAG_BM25_WEIGHT", "bm25_weight", ge=0)
+    rrf_k: int = env(60, "RAG_RRF_K", "rrf_k", ge=1)
+    openai_api_key: str | None = env(None, "OPENAI_API_KEY", "openai_api_key")
+    openai_base_url: str | None = env(None, "OPENAI_BASE_URL", "openai_base_url")
+    gemini_api_key: str | None = env(None, "GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key")
+    gemini_base_url: str | None = env(None, "GEMINI_BASE_URL", "gemini_base_url")
 
     @property
     def max_file_bytes(self) -> int:

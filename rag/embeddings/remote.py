@@ -21,11 +21,44 @@ _OPENAI_DIMS = {
 _GEMINI_DIMS = {"text-embedding-004": 768, "gemini-embedding-001": 3072}
 
 
-def _matrix(rows: list[list[float]]) -> np.ndarray:
-    return l2_normalise(np.asarray(rows, dtype=np.float32))
+class _RemoteEmbedder:
+    """Batching and normalisation shared by the API embedders; subclasses implement
+    ``_request`` (sync) and ``_arequest`` (async) for one batch."""
+
+    name: str
+    dimensions: int
+    batch_size: int
+
+    def _request(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def _arequest(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def _batches(self, texts: list[str]) -> list[list[str]]:
+        return [texts[i:i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Sync: float32 (n, d), unit rows."""
+        rows = [row for batch in self._batches(texts) for row in self._request(batch)]
+        return self._finish(rows, len(texts))
+
+    async def aembed(self, texts: list[str]) -> np.ndarray:
+        """Async: float32 (n, d), unit rows."""
+        rows = [row for batch in self._batches(texts) for row in await self._arequest(batch)]
+        return self._finish(rows, len(texts))
+
+    def _finish(self, rows: list[list[float]], n: int) -> np.ndarray:
+        if len(rows) != n:
+            raise RuntimeError(f"{self.name} returned {len(rows)} embeddings for {n} texts")
+        if not rows:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        out = l2_normalise(np.asarray(rows, dtype=np.float32))
+        self.dimensions = out.shape[1]
+        return out
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(_RemoteEmbedder):
     """OpenAI embeddings API (``/v1/embeddings``).
 
     Args:
@@ -50,36 +83,17 @@ class OpenAIEmbedder:
         self.client = OpenAI(api_key=api_key, base_url=base_url, max_retries=3)
         self.aclient = AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=3)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Sync: float32 (n, d), unit rows."""
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            resp = self.client.embeddings.create(
-                model=self.model, input=texts[start:start + self.batch_size]
-            )
-            rows += [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
-        return self._finish(rows, len(texts))
+    def _request(self, texts: list[str]) -> list[list[float]]:
+        resp = self.client.embeddings.create(model=self.model, input=texts)
+        return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
 
-    async def aembed(self, texts: list[str]) -> np.ndarray:
-        """Async: float32 (n, d), unit rows."""
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            resp = await self.aclient.embeddings.create(
-                model=self.model, input=texts[start:start + self.batch_size]
-            )
-            rows += [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
-        return self._finish(rows, len(texts))
-
-    def _finish(self, rows: list[list[float]], n: int) -> np.ndarray:
-        if not rows:
-            return np.zeros((n, self.dimensions), dtype=np.float32)
-        out = _matrix(rows)
-        self.dimensions = out.shape[1]
-        return out
+    async def _arequest(self, texts: list[str]) -> list[list[float]]:
+        resp = await self.aclient.embeddings.create(model=self.model, input=texts)
+        return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
 
 
-class GeminiEmbedder:
-    """Gemini embeddings (google-genai ``models.embed_content``).
+class GeminiEmbedder(_RemoteEmbedder):
+    """Gemini embeddings (google-genai ``models.embed_content``, task RETRIEVAL_DOCUMENT).
 
     Args:
         model: e.g. "text-embedding-004". api_key: GEMINI_API_KEY / GOOGLE_API_KEY.
@@ -105,33 +119,12 @@ class GeminiEmbedder:
         self.client = genai.Client(api_key=api_key, http_options=options)
         self._config = types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT")
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Sync: float32 (n, d), unit rows."""
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            resp = self.client.models.embed_content(
-                model=self.model, contents=texts[start:start + self.batch_size],
-                config=self._config,
-            )
-            rows += [list(e.values or []) for e in resp.embeddings or []]
-        return self._finish(rows, len(texts))
+    def _request(self, texts: list[str]) -> list[list[float]]:
+        resp = self.client.models.embed_content(model=self.model, contents=texts,
+                                                config=self._config)
+        return [list(e.values or []) for e in resp.embeddings or []]
 
-    async def aembed(self, texts: list[str]) -> np.ndarray:
-        """Async: float32 (n, d), unit rows."""
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            resp = await self.client.aio.models.embed_content(
-                model=self.model, contents=texts[start:start + self.batch_size],
-                config=self._config,
-            )
-            rows += [list(e.values or []) for e in resp.embeddings or []]
-        return self._finish(rows, len(texts))
-
-    def _finish(self, rows: list[list[float]], n: int) -> np.ndarray:
-        if len(rows) != n:
-            raise RuntimeError(f"Gemini returned {len(rows)} embeddings for {n} texts")
-        if not rows:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        out = _matrix(rows)
-        self.dimensions = out.shape[1]
-        return out
+    async def _arequest(self, texts: list[str]) -> list[list[float]]:
+        resp = await self.client.aio.models.embed_content(model=self.model, contents=texts,
+                                                          config=self._config)
+        return [list(e.values or []) for e in resp.embeddings or []]
