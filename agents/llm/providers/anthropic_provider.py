@@ -12,7 +12,6 @@ from typing import Any
 
 import anthropic
 
-from agents.llm.prices import ANSWER_MODELS
 from agents.llm.providers.base import (
     CallOptions,
     Provider,
@@ -44,13 +43,6 @@ class AnthropicProvider(Provider):
                 timeout=anthropic.Timeout(settings.timeout_s,
                                           connect=settings.connect_timeout_s),
             )
-
-    @classmethod
-    def from_settings(cls, settings: LLMSettings) -> AnthropicProvider:
-        return cls(settings)
-
-    def models(self) -> list[str]:
-        return list(ANSWER_MODELS["anthropic"])
 
     @staticmethod
     def _params(model: str, messages: list[Message], opts: CallOptions) -> dict[str, Any]:

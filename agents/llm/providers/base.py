@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.llm.errors import AuthenticationError, BadRequestError, LLMError, TransientError
+from agents.llm.prices import ANSWER_MODELS
 from agents.llm.types import Message, Passage
 
 
@@ -67,9 +68,14 @@ class Provider(ABC):
         self.unavailable_reason = "" if self.available else reason
         return self.available
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> Provider:
+        """Build the provider from ``LLMSettings`` (keyed providers take only those)."""
+        return cls(settings)  # type: ignore[call-arg]
+
     def models(self) -> list[str]:
         """Model names this provider offers for the ``answer`` task (for a picker)."""
-        return []
+        return list(ANSWER_MODELS.get(self.name, []))
 
     @abstractmethod
     def stream(

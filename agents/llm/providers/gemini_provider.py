@@ -15,7 +15,6 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from agents.llm.errors import AuthenticationError, LLMError, TransientError
-from agents.llm.prices import ANSWER_MODELS
 from agents.llm.providers.base import (
     CallOptions,
     Provider,
@@ -86,13 +85,6 @@ class GeminiProvider(Provider):
                     retry_options=types.HttpRetryOptions(attempts=1),
                 ),
             )
-
-    @classmethod
-    def from_settings(cls, settings: LLMSettings) -> GeminiProvider:
-        return cls(settings)
-
-    def models(self) -> list[str]:
-        return list(ANSWER_MODELS["gemini"])
 
     @staticmethod
     def _request(model: str, messages: list[Message], opts: CallOptions,

@@ -203,3 +203,14 @@ def test_example_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None
     s = LLMSettings()
     assert s.chain_answer[0] == "anthropic:claude-sonnet-4-5"
     assert s.chain_title == ["gemini:gemini-2.5-flash-lite"]
+
+
+async def test_available_models_lists_the_answer_chain_first() -> None:
+    router = LLMRouter.from_settings(LLMSettings(
+        anthropic_api_key="k", gemini_api_key="k", local_model_path="/nonexistent.gguf",
+        chain_answer=["gemini:gemini-2.5-flash", "anthropic:claude-haiku-4-5"]))
+    models = router.available_models()
+    assert models[:3] == ["gemini:gemini-2.5-flash", "anthropic:claude-haiku-4-5", "extractive"]
+    assert "anthropic:claude-sonnet-4-5" in models and "gemini:gemini-2.5-pro" in models
+    assert not any(m.startswith(("openai:", "local:")) for m in models)
+    await router.aclose()
