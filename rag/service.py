@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,9 +53,18 @@ class RagService:
         self.store = store
         self.chunker = Chunker(_chunk_tokenizer(embedder), settings.chunk_tokens,
                                settings.chunk_overlap)
-        local = not hasattr(embedder, "aembed")
-        self._embed_slots = asyncio.Semaphore(1 if local else 4)
-        self._file_slots = asyncio.Semaphore(settings.index_concurrency)
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _loop_slots(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        """(embed, file) semaphores of the running loop: a local embedder runs one batch
+        at a time (it uses every core), an API embedder four; files in flight are
+        bounded by ``index_concurrency`` so parsing and storing overlap embedding."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._slots:
+            local = not hasattr(self.embedder, "aembed")
+            self._slots[loop] = (asyncio.Semaphore(1 if local else 4),
+                                 asyncio.Semaphore(self.settings.index_concurrency))
+        return self._slots[loop]
 
     @classmethod
     async def open(cls, settings: RagSettings | None = None,
@@ -103,12 +113,15 @@ class RagService:
 
     async def _index_sources(self, sources: list[Source], scope: Scope,
                              on_progress: ProgressCallback | None) -> list[IndexReport]:
+        embed_slots, file_slots = self._loop_slots()
         ctx = IndexContext(self.settings, self.embedder, self.chunker, self.store,
-                           self._embed_slots, on_progress)
-        return list(await asyncio.gather(*(self._index_one(ctx, s, scope) for s in sources)))
+                           embed_slots, on_progress)
+        return list(await asyncio.gather(
+            *(self._index_one(ctx, s, scope, file_slots) for s in sources)))
 
-    async def _index_one(self, ctx: IndexContext, source: Source, scope: Scope) -> IndexReport:
-        async with self._file_slots:
+    async def _index_one(self, ctx: IndexContext, source: Source, scope: Scope,
+                         file_slots: asyncio.Semaphore) -> IndexReport:
+        async with file_slots:
             start = time.perf_counter()
             shared: dict = {"ctx": ctx, "source": source, "scope": scope}
             try:

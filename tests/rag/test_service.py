@@ -302,3 +302,15 @@ async def test_same_owner_other_thread_reuses_vectors_without_embedding(settings
         assert hits[0].metadata["thread_id"] == "t2" and hits[0].score > 0.3
     finally:
         await service.close()
+
+
+def test_one_service_used_from_two_event_loops(settings, embedder):
+    async def make():
+        return await RagService.open(settings, embedder=embedder)
+
+    service = asyncio.run(make())
+    for name in ("first", "second"):  # each asyncio.run is a new loop
+        docs = [TextDocument(f"{name}{i}", f"{name} loop text {i}") for i in range(3)]
+        reports = asyncio.run(service.index_texts(docs, ALICE_T1))
+        assert [r.status for r in reports] == ["indexed"] * 3
+    asyncio.run(service.close())
