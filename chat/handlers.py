@@ -42,8 +42,8 @@ async def on_app_startup() -> None:
     configure()
     await prepare_app()
     install_routes({"rag": _rag_ready})
+    await services.warm_up()
     loop_probe.start_if_enabled()
-    await services.get_rag()  # load the embedder and Chroma before the first upload
 
 
 @cl.on_app_shutdown

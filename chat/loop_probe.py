@@ -1,8 +1,9 @@
 """An opt-in probe of the server's event-loop lag (for the load benchmark).
 
-With ``DOCCHAT_LOOP_PROBE=1`` the app starts a task that sleeps ``INTERVAL_S`` again and
-again and records how late each wake-up is: that lateness is the time the loop was
-blocked by something else (CPU work on the loop, a slow callback). ``GET
+With ``DOCCHAT_LOOP_PROBE=1`` the app starts a task that sleeps ``INTERVAL_S`` again
+and again and records how late each wake-up is: that lateness is the time the loop was
+blocked by something else (CPU work on the loop, a slow callback, a worker thread
+holding the GIL). ``GET
 /debug/loop-lag`` returns the worst and typical lag since the last reset, ``POST
 /debug/loop-lag/reset`` starts a new measurement window. Without the variable nothing
 runs and the routes answer 404.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 ENV_VAR = "DOCCHAT_LOOP_PROBE"
 INTERVAL_S = 0.01
+SLOW_CALLBACK_S = 0.05
 MAX_SAMPLES = 200_000
 
 
@@ -53,7 +55,7 @@ _task: asyncio.Task | None = None
 
 def enabled() -> bool:
     """True when ``DOCCHAT_LOOP_PROBE`` is set to a true value."""
-    return os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on", "debug")
 
 
 async def _probe() -> None:
@@ -76,12 +78,51 @@ def start() -> LagStats:
 
 
 def start_if_enabled() -> bool:
-    """Start the probe and its routes when ``DOCCHAT_LOOP_PROBE`` is set."""
+    """Start the probe and its routes when ``DOCCHAT_LOOP_PROBE`` is set.
+
+    ``DOCCHAT_LOOP_PROBE=debug`` also starts a watchdog thread that prints every
+    thread's stack to stderr whenever the loop is more than ``SLOW_CALLBACK_S`` late:
+    the way to find what blocks it (asyncio's own debug mode slows the loop too much
+    to measure, and cannot see a worker thread holding the GIL).
+    """
     if not enabled():
         return False
     start()
     install_routes()
+    if os.environ.get(ENV_VAR, "").strip().lower() == "debug":
+        _start_watchdog()
     return True
+
+
+def _start_watchdog() -> None:
+    import sys
+    import threading
+    import traceback
+
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    beat = [time.monotonic()]
+
+    def heartbeat() -> None:
+        beat[0] = time.monotonic()
+        loop.call_later(INTERVAL_S, heartbeat)
+
+    def watchdog() -> None:  # dumps every thread's stack while the loop is late
+        while True:
+            time.sleep(0.02)
+            late = time.monotonic() - beat[0]
+            if late > SLOW_CALLBACK_S:
+                frames = sys._current_frames()
+                lines = [f"loop late by {late * 1000:.0f} ms"]
+                for ident, frame in frames.items():
+                    mark = "LOOP " if ident == loop_thread else ""
+                    lines.append(f"--- {mark}thread {ident}")
+                    lines.extend(traceback.format_stack(frame, limit=6))
+                print("\n".join(lines), file=sys.stderr, flush=True)
+                beat[0] = time.monotonic()
+
+    heartbeat()
+    threading.Thread(target=watchdog, name="loop-watchdog", daemon=True).start()
 
 
 def reset() -> dict:

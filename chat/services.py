@@ -39,6 +39,17 @@ def get_router() -> Any:
     return _router
 
 
+async def warm_up() -> None:
+    """Open everything a first request would, at start-up instead of on the event loop
+    of a live request: the RAG service (embedder, Chroma), the router and its provider
+    SDKs, and the flow's modules (importing them took up to 0.5 s of blocked loop)."""
+    import agents.runner  # noqa: F401  (the flow, its nodes and their pydantic models)
+
+    rag = await get_rag()
+    await rag.check()
+    get_router().available_models()
+
+
 def use(*, rag: Any = None, router: Any = None) -> None:
     """Replace the shared services (tests; a second app in one process)."""
     global _rag, _router

@@ -226,6 +226,13 @@ class ChatClient:
         found = self.named("first_interaction")
         return found[0]["thread_id"] if found else self.thread_id
 
+    async def change_settings(self, values: dict) -> None:
+        """Submit the settings panel and wait until the app handled it (Chainlit runs
+        ``on_settings_update`` as a task: task_start, then task_end)."""
+        self._sent_at = len(self.events)
+        await self.sio.emit("chat_settings_change", values)
+        await self.wait_for(lambda c: c.task_ended(), timeout=60)
+
     def named(self, *names: str) -> list[Any]:
         return [data for event, data in self.events if event in names]
 

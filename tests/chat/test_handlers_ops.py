@@ -1,0 +1,95 @@
+"""The small pieces the handlers lean on: loop-lag probe, titles, settings, citations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import httpx
+
+from chat import citations, loop_probe, titles
+from chat.session_state import ChatPrefs, thread_metadata
+
+
+async def test_loop_probe_sees_a_blocked_loop_and_resets():
+    stats = loop_probe.start()
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.15)  # block the loop as CPU work on it would
+        await asyncio.sleep(0.05)
+        blocked = loop_probe.summary()
+        ended = loop_probe.reset()
+        await asyncio.sleep(0.05)
+        fresh = loop_probe.summary()
+    finally:
+        loop_probe._task.cancel()
+        loop_probe._task = None
+    assert blocked["max_ms"] >= 120 and blocked["count"] >= 3
+    assert ended["max_ms"] == blocked["max_ms"]
+    assert fresh["max_ms"] < 120
+    assert stats.samples is not None
+
+
+async def test_loop_probe_routes_sit_ahead_of_chainlit_catch_all(monkeypatch):
+    from chainlit.server import app
+
+    monkeypatch.setenv("DOCCHAT_LOOP_PROBE", "1")
+    assert loop_probe.start_if_enabled() is True
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test") as client:
+            got = await client.get("/debug/loop-lag")
+            reset = await client.post("/debug/loop-lag/reset")
+    finally:
+        loop_probe._task.cancel()
+        loop_probe._task = None
+    assert got.status_code == 200 and set(got.json()) >= {"max_ms", "p99_ms", "count"}
+    assert reset.status_code == 200
+
+
+async def test_titles_come_from_the_router_or_fall_back_to_first_words():
+    class Router:
+        def __init__(self, result):
+            self.result = result
+
+        async def complete(self, task, messages):
+            assert task == "title" and messages[-1].content.startswith("How often")
+            if isinstance(self.result, Exception):
+                raise self.result
+            return SimpleNamespace(text=self.result)
+
+    question = "How often must the Heliotrope reactor be inspected by the engineers?"
+    assert await titles.make_title(question, Router('"Reactor inspection schedule"\n')) == (
+        "Reactor inspection schedule")
+    assert await titles.make_title(question, Router(RuntimeError("down"))) == (
+        "How often must the Heliotrope reactor…")
+    assert await titles.make_title(question, Router("   ")) == (
+        "How often must the Heliotrope reactor…")
+    assert titles.files_title(["a.pdf", "b.md"]) == "Documents: a.pdf, b.md"
+    assert len(titles.clean_title("x" * 300)) == titles.MAX_CHARS
+
+
+def test_chat_prefs_read_settings_and_refuse_unknown_values():
+    available = ["openai:gpt-4.1-mini", "extractive"]
+    prefs = ChatPrefs.from_settings({"answer_model": "extractive", "k": 7.0, "scope": "all"},
+                                    available)
+    assert (prefs.answer_model, prefs.k, prefs.scope) == ("extractive", 7, "all")
+    odd = ChatPrefs.from_settings({"answer_model": "evil:model", "k": 999, "scope": "x"},
+                                  available, default_k=4)
+    assert (odd.answer_model, odd.k, odd.scope) == (None, 20, "thread")
+    assert ChatPrefs.from_settings(None, available, default_k=4).k == 4
+    assert prefs.to_settings() == {"answer_model": "extractive", "k": 7, "scope": "all"}
+    assert thread_metadata({"metadata": '{"a": 1}'}) == {"a": 1}
+    assert thread_metadata({"metadata": "not json"}) == {}
+
+
+def test_citation_side_text_names_file_page_and_heading():
+    cite = SimpleNamespace(n=2, source="manual.pdf", page=4, heading="Safety > Valves",
+                           text="Close the valve.\nThen log it.")
+    assert citations.citation_text(cite) == (
+        "**[2] manual.pdf, page 4 — Safety > Valves**\n\n> Close the valve.\n> Then log it.\n")
+    assert citations.cited_numbers("See [2] and [10], not [x].") == {2, 10}
+    other = SimpleNamespace(n=1, source="a.md", page=None, heading=None, text="t")
+    assert citations.sources_footer([other, cite], "Only [2].") == (
+        "\n\n**Sources:** [2] manual.pdf, page 4 — Safety > Valves")
