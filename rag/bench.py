@@ -127,7 +127,7 @@ async def fill(service, files, target: int, chunker) -> None:
     store = service.store
     have = await service.count_chunks(Scope(BENCH_OWNER))
     base = await asyncio.to_thread(
-        lambda: np.asarray(store.chroma.collection.get(limit=2000, include=["embeddings"])
+        lambda: np.asarray(store.chroma.collection_for(BENCH_OWNER).get(limit=2000, include=["embeddings"])
                            ["embeddings"], dtype=np.float32))
     rng = np.random.default_rng(0)
     for n, path in enumerate(files):

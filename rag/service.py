@@ -252,6 +252,6 @@ def _chunk_tokenizer(embedder: Embedder):
 
 def _open_store(settings: RagSettings, embedder: Embedder) -> DocumentStore:
     client = make_client(settings)
-    chroma = ChromaStore(client, collection_name(settings.collection, embedder), embedder)
+    chroma = ChromaStore(client, settings.collection, embedder)
     db = SqliteDB(settings.data_dir / f"{collection_name(settings.collection, embedder)}.db")
     return DocumentStore(chroma, db)

@@ -43,7 +43,7 @@ class DocumentStore:
         if its chunks have exactly these texts; else None. Never reads another owner's
         chunks."""
         for thread_id in self.registry.threads_with(owner, doc_id):
-            stored = self.chroma.vectors(scope_where(owner, thread_id, doc_id))
+            stored = self.chroma.vectors(owner, scope_where(owner, thread_id, doc_id))
             if len(stored) == len(texts) and all(
                     stored.get(i, ("", None))[0] == t for i, t in enumerate(texts)):
                 return np.vstack([stored[i][1] for i in range(len(texts))])
@@ -66,19 +66,19 @@ class DocumentStore:
             if self.registry.exists(owner, thread_id, doc_id):
                 return "duplicate"
             try:
-                self.chroma.add(ids, embeddings, [c.text for c in chunks],
+                self.chroma.add(owner, ids, embeddings, [c.text for c in chunks],
                                 [c.metadata for c in chunks])
                 with self.db.transaction() as conn:
                     self.keyword.add(conn, chunks)
                     self.registry.add(conn, owner, thread_id, doc_id, filename, len(chunks))
             except BaseException:
-                self._cleanup(ids)
+                self._cleanup(owner, ids)
                 raise
         return "indexed"
 
-    def _cleanup(self, ids: list[str]) -> None:
+    def _cleanup(self, owner: str, ids: list[str]) -> None:
         try:
-            self.chroma.delete_ids(ids)
+            self.chroma.delete_ids(owner, ids)
         finally:
             with self.db.transaction() as conn:
                 self.keyword.delete_ids(conn, ids)
@@ -90,7 +90,7 @@ class DocumentStore:
             The number of chunks removed (0 if it was not there).
         """
         with self._write_lock:
-            self.chroma.delete_where(scope_where(owner, thread_id, doc_id))
+            self.chroma.delete_where(owner, scope_where(owner, thread_id, doc_id))
             with self.db.transaction() as conn:
                 removed = self.keyword.delete(conn, owner, thread_id, doc_id)
                 self.registry.delete(conn, owner, thread_id, doc_id)
@@ -99,7 +99,7 @@ class DocumentStore:
     def dense_search(self, embedding: np.ndarray, owner: str, thread_id: str | None,
                      k: int) -> list[DenseHit]:
         """Nearest chunks in the scope, best first."""
-        return self.chroma.query(embedding, scope_where(owner, thread_id), k)
+        return self.chroma.query(owner, embedding, thread_id, k)
 
     def keyword_search(self, query: str, owner: str, thread_id: str | None,
                        k: int) -> list[KeywordHit]:
@@ -123,7 +123,6 @@ class DocumentStore:
     def health(self) -> dict[str, Any]:
         """Heartbeat of Chroma and a trivial SQLite query; raises on failure."""
         self.chroma.heartbeat()
-        self.chroma.count()
         self.db.query("SELECT count(*) FROM documents")
         return {"chroma": "ok", "keyword_index": "ok"}
 

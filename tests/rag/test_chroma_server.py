@@ -73,7 +73,7 @@ async def test_index_search_delete_on_a_chroma_server(chroma_server, tmp_path, e
         dense = await service.search("vector server", Scope("alice"), k=5, mode="dense")
         assert dense[0].source == "server.txt" and 0 < dense[0].score <= 1
         assert await service.delete_document(reports[0].doc_id, Scope("alice")) == 1
-        assert service.store.chroma.count({"doc_id": reports[0].doc_id}) == 0
+        assert service.store.chroma.count("alice", {"doc_id": reports[0].doc_id}) == 0
         assert [h.source for h in await service.search("vector server", Scope("alice"),
                                                        k=5)] == ["other.txt"]
     finally:

@@ -102,8 +102,9 @@ async def test_service_with_openai_embedder_uses_its_own_collection(fake_api, tm
                            openai_api_key="sk-test", openai_base_url=fake_api + "/v1")
     service = await RagService.open(settings, embedder=make_embedder(settings))
     try:
-        assert service.store.chroma.collection.name == "docchat_openai-text-embedding-3-small"
         [r] = await service.index_texts([TextDocument("x", "remote text")], Scope("u"))
+        name = service.store.chroma.collection_for("u").name
+        assert name.startswith("docchat_openai-text-embedding-3-small_")
         assert r.status == "indexed"
         hits = await service.search("remote text", Scope("u"), k=1, mode="dense")
         assert hits[0].source == "x" and hits[0].score == pytest.approx(1.0, abs=1e-5)

@@ -17,7 +17,7 @@ ALICE_T1 = Scope("alice", "t1")
 
 def chroma_count(service: RagService, owner: str, thread: str | None = None,
                  doc_id: str | None = None) -> int:
-    return service.store.chroma.count(scope_where(owner, thread, doc_id))
+    return service.store.chroma.count(owner, scope_where(owner, thread, doc_id))
 
 
 def fts_count(service: RagService, owner: str, doc_id: str | None = None) -> int:
@@ -314,3 +314,16 @@ def test_one_service_used_from_two_event_loops(settings, embedder):
         reports = asyncio.run(service.index_texts(docs, ALICE_T1))
         assert [r.status for r in reports] == ["indexed"] * 3
     asyncio.run(service.close())
+
+
+async def test_each_owner_has_its_own_collection(service):
+    await service.index_texts([TextDocument("a", "Alpha text.")], Scope("alice"))
+    await service.index_texts([TextDocument("b", "Beta text.")], Scope("bob"))
+    chroma = service.store.chroma
+    alice, bob = chroma.collection_for("alice"), chroma.collection_for("bob")
+    assert alice.name != bob.name and alice.count() == bob.count() == 1
+    assert alice.get(include=["metadatas"])["metadatas"][0]["owner"] == "alice"
+    assert chroma.collection_for("carol") is None  # searching creates nothing
+    assert await service.search("text", Scope("carol"), mode="dense") == []
+    with pytest.raises(ValueError, match="owner"):
+        chroma.add("bob", ["x"], np.zeros((1, 384), np.float32), ["t"], [{"owner": "alice"}])
