@@ -20,6 +20,13 @@ from rag.chunking import Chunk
 from rag.store.sqlite import SqliteDB
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: Dropped from queries (unless nothing else is left): they match most chunks, add
+#: little to BM25 (low IDF) and made queries at 10,000 chunks ~2x slower (measured).
+STOPWORDS = frozenset(
+    "a about an and are as at be been but by can could did do does for from had has have"
+    " how i if in into is it its me my no not of on or our should so than that the their"
+    " them then there these they this those to too was we were what when where which who"
+    " why will with would you your".split())
 
 
 @dataclass
@@ -45,12 +52,14 @@ class KeywordIndex(Protocol):
 def fts_query(text: str) -> str | None:
     """A safe FTS5 MATCH expression: every word quoted, OR-ed (BM25 ranks them).
 
-    Operators, column filters and quotes in user input lose their meaning.
-    Returns None when the text has no word characters.
+    Operators, column filters and quotes in user input lose their meaning;
+    stopwords are dropped unless the query has nothing else. Returns None when
+    the text has no word characters.
     """
     words = _WORD.findall(text.lower())
     if not words:
         return None
+    words = [w for w in words if w not in STOPWORDS] or words
     unique = list(dict.fromkeys(words))[:64]
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
 

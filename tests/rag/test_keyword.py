@@ -32,9 +32,10 @@ def index(tmp_path):
 
 def test_query_escaping():
     assert fts_query('hello "world"') == '"hello" OR "world"'
-    assert fts_query("a AND b OR NOT c NEAR(d) title:e f* ^g -h") == (
-        '"a" OR "and" OR "b" OR "or" OR "not" OR "c" OR "near" OR "d" OR "title" OR "e" OR '
-        '"f" OR "g" OR "h"')
+    assert fts_query("x AND b OR NOT c NEAR(d) title:e f* ^g -h") == (
+        '"x" OR "b" OR "c" OR "near" OR "d" OR "title" OR "e" OR "f" OR "g" OR "h"')
+    assert fts_query("How do I use the shell?") == '"use" OR "shell"'  # stopwords dropped
+    assert fts_query("to be or not to be") == '"to" OR "be" OR "or" OR "not"'  # all stop
     assert fts_query("  ?! ... ") is None
     assert fts_query("Ünïcode naïve") == '"ünïcode" OR "naïve"'
 
