@@ -184,10 +184,17 @@ class RagService:
         return _results([(by_id[cid], score) for cid, score in fused[:k]])
 
     async def _dense(self, query: str, scope: Scope, depth: int) -> list[Candidate]:
-        vector = (await embed_async(self.embedder, [query]))[0]
-        hits = await asyncio.to_thread(self.store.dense_search, vector, scope.owner,
-                                       scope.thread_id, depth)
+        if hasattr(self.embedder, "aembed"):
+            vector = (await embed_async(self.embedder, [query]))[0]
+            hits = await asyncio.to_thread(self.store.dense_search, vector, scope.owner,
+                                           scope.thread_id, depth)
+        else:  # a local embedder: embedding and query in one worker-thread hop
+            hits = await asyncio.to_thread(self._dense_sync, query, scope, depth)
         return dedupe(Candidate(h.chunk_id, h.score, h.text, h.metadata) for h in hits)
+
+    def _dense_sync(self, query: str, scope: Scope, depth: int) -> list:
+        vector = self.embedder.embed([query])[0]
+        return self.store.dense_search(vector, scope.owner, scope.thread_id, depth)
 
     async def _keyword(self, query: str, scope: Scope, depth: int) -> list[Candidate]:
         hits = await asyncio.to_thread(self.store.keyword_search, query, scope.owner,
