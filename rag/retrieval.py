@@ -8,8 +8,8 @@ appearance (dense before keyword), so the output is deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from pocketflow import AsyncNode, AsyncParallelBatchNode
 
-from rag.chunking import Chunk
 from rag.embeddings.base import embed_async
 from rag.errors import EmptyDocumentError
-from rag.loaders import LoadedDocument, load_file, load_text_document
+from rag.indexing.context import IndexContext
+from rag.loaders import load_file, load_text_document
 
 
 class LoadDocument(AsyncNode):
@@ -146,7 +146,7 @@ class ReuseEmbeddings(AsyncNode):
 class EmbedBatch:
     """One batch of chunk texts; ``progress`` is shared by the batches of one run."""
 
-    ctx: object
+    ctx: IndexContext
     filename: str
     texts: list[str]
     total: int
@@ -173,10 +173,10 @@ class EmbedChunks(AsyncParallelBatchNode):
 
     async def exec_async(self, batch: EmbedBatch):
         ctx = batch.ctx
-        async with ctx.embed_slots:  # type: ignore[attr-defined]
-            vectors = await embed_async(ctx.embedder, batch.texts)  # type: ignore[attr-defined]
+        async with ctx.embed_slots:
+            vectors = await embed_async(ctx.embedder, batch.texts)
         batch.progress[0] += 1
-        await ctx.emit(batch.filename, "embed", batch.progress[0], batch.total)  # type: ignore
+        await ctx.emit(batch.filename, "embed", batch.progress[0], batch.total)
         return vectors
 
     async def post_async(self, shared, prep_res, exec_res):
@@ -199,8 +199,6 @@ class StoreChunks(AsyncNode):
 
     async def exec_async(self, prep_res):
         ctx, scope, doc, chunks, embeddings = prep_res
-        doc: LoadedDocument
-        chunks: list[Chunk]
         status = await asyncio.to_thread(
             ctx.store.write_document, scope.owner, scope.thread_id, doc.doc_id, doc.filename,
             chunks, embeddings)

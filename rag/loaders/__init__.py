@@ -6,8 +6,8 @@ Supported: .pdf, .md/.markdown, .txt/.text/.rst, .html/.htm, .docx.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rag.errors import (
     EmptyDocumentError,
