@@ -131,6 +131,14 @@ def last_answer(page):
     return page.locator("[data-step-type=assistant_message]").last
 
 
+def assert_refused(page, url: str, secret: str, name: str) -> None:
+    """Opening ``url`` must not show ``secret``; keeps a screenshot of what is shown."""
+    page.goto(url)
+    page.wait_for_timeout(3000)
+    assert page.get_by_text(secret).count() == 0, url
+    shot(page, name)
+
+
 def open_step(page, name: str):
     button = page.locator(f"[id='step-{name}']").first
     button.click()
@@ -189,10 +197,7 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
     # bob cannot open it before it is shared
     bob = log_in(browser, app, "bob")
     wait_ready(bob)
-    bob.goto(f"{app.url}/share/{thread_id}")
-    bob.wait_for_timeout(3000)
-    assert bob.get_by_text("every 43 days").count() == 0
-    shot(bob, "07-bob-before-share")
+    assert_refused(bob, f"{app.url}/share/{thread_id}", "every 43 days", "07-bob-before-share")
 
     # alice shares it; bob opens the link and reads it, without a composer
     page.locator("#header button:has(svg.lucide-share2)").click()
@@ -224,14 +229,10 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
     private_id = next(i for i in ids if i != thread_id)
     carol = log_in(browser, app, "carol")
     wait_ready(carol)
-    carol.goto(f"{app.url}/share/{private_id}")
-    carol.wait_for_timeout(3000)
-    assert carol.get_by_text("Private question").count() == 0
-    shot(carol, "10-carol-refused-share-link")
-    carol.goto(f"{app.url}/thread/{private_id}")
-    carol.wait_for_timeout(3000)
-    assert carol.get_by_text("Private question").count() == 0
-    shot(carol, "10-carol-refused-thread-url")
+    assert_refused(carol, f"{app.url}/share/{private_id}", "Private question",
+                   "10-carol-refused-share-link")
+    assert_refused(carol, f"{app.url}/thread/{private_id}", "Private question",
+                   "10-carol-refused-thread-url")
 
     # unsharing (in alice's share dialog) revokes bob's link
     page.goto(f"{app.url}/thread/{thread_id}")
@@ -239,10 +240,7 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
     page.locator("#header button:has(svg.lucide-share2)").click()
     page.get_by_role("dialog").get_by_role("button", name="Unshare").click()
     page.wait_for_timeout(1500)
-    bob.goto(link)
-    bob.wait_for_timeout(3000)
-    assert bob.get_by_text("every 43 days").count() == 0
-    shot(bob, "11-bob-after-unshare")
+    assert_refused(bob, link, "every 43 days", "11-bob-after-unshare")
 
 
 def test_extractive_provider_answers_with_quotes_and_citations(browser, extractive_app,
