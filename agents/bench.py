@@ -90,20 +90,26 @@ def make_questions(n: int, seed: int = 7) -> list[str]:
 
 
 class TimedRag:
-    """Wraps a RagService and adds the time spent in each call to ``spent_ms``."""
+    """Wraps a RagService; ``spent_ms`` is the wall time with at least one call in flight
+    (concurrent calls, like Supervisor's count and listing, are not counted twice)."""
 
     def __init__(self, rag: Any) -> None:
         self.rag, self.spent_ms = rag, 0.0
+        self._active, self._since = 0, 0.0
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.rag, name)
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            if self._active == 0:
+                self._since = time.perf_counter()
+            self._active += 1
             try:
                 return await method(*args, **kwargs)
             finally:
-                self.spent_ms += (time.perf_counter() - started) * 1000.0
+                self._active -= 1
+                if self._active == 0:
+                    self.spent_ms += (time.perf_counter() - self._since) * 1000.0
         return timed
 
 
