@@ -57,10 +57,9 @@ def format_report(result: RunResult) -> str:
 
 async def run_ask(args: argparse.Namespace) -> int:
     """Open the store and the router from settings, run one question, print it all."""
-    from rag.service import RagService
-
     from agents.llm.router import LLMRouter
     from agents.runner import ask
+    from rag.service import RagService
 
     rag = await RagService.open()
     router = LLMRouter.from_settings()

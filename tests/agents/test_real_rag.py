@@ -12,13 +12,13 @@ import subprocess
 import sys
 
 import pytest
-from rag.config import RagSettings
-from rag.models import Scope
-from rag.service import RagService
 
 from agents.llm.router import LLMRouter
 from agents.llm.settings import LLMSettings
 from agents.runner import ask
+from rag.config import RagSettings
+from rag.models import Scope
+from rag.service import RagService
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 
