@@ -107,8 +107,9 @@ async def ask_one(app: AppServer, cookies: dict, index: int) -> dict:
 
         def done(c: ChatClient) -> bool:
             nonlocal first_token
-            if first_token is None and (c.named("stream_token") or c.named("stream_start")):
-                first_token = time.perf_counter() - t0
+            if first_token is None and any(s.get("type") == "assistant_message"
+                                           for s in c.named("stream_start")):
+                first_token = time.perf_counter() - t0  # the reply's first token
             return c.task_ended()
 
         await client.wait_for(done, timeout=600)
