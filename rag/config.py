@@ -37,6 +37,8 @@ class RagSettings(BaseSettings):
     chroma_port: int = env(8000, "CHROMA_PORT", "chroma_port")
     collection: str = env("docchat", "RAG_COLLECTION", "collection")
     embedder: str = env("minilm", "RAG_EMBEDDER", "embedder")
+    #: texts per Embed-node batch (the unit of embed progress); the MiniLM embedder
+    #: runs them through onnxruntime 8 at a time, shortest first.
     embed_batch: int = env(32, "RAG_EMBED_BATCH", "embed_batch", ge=1)
     index_concurrency: int = env(2, "RAG_INDEX_CONCURRENCY", "index_concurrency", ge=1)
     max_file_mb: float = env(50.0, "RAG_MAX_FILE_MB", "max_file_mb", gt=0)

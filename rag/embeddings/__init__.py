@@ -24,7 +24,7 @@ def make_embedder(settings: RagSettings) -> Embedder:
     if provider == "minilm":
         from rag.embeddings.minilm import MiniLMEmbedder
 
-        embedder: Embedder = MiniLMEmbedder(batch_size=settings.embed_batch)
+        embedder: Embedder = MiniLMEmbedder()
     elif provider == "openai":
         from rag.embeddings.remote import OpenAIEmbedder
 

