@@ -139,6 +139,14 @@ def assert_refused(page, url: str, secret: str, name: str) -> None:
     shot(page, name)
 
 
+def close_side_panel(page) -> None:
+    """Close the element side panel if Chainlit left one open."""
+    back = page.locator("button:has(svg.lucide-arrow-left)")
+    if back.count():
+        back.first.click()
+        page.wait_for_timeout(500)
+
+
 def open_step(page, name: str):
     button = page.locator(f"[id='step-{name}']").first
     button.click()
@@ -179,10 +187,12 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
     shot(page, "04-steps")
 
     # the citation opens the cited chunk: the right file, page and text
+    close_side_panel(page)
+    assert page.get_by_text("logged in the blue binder").count() == 0
     answer.locator("a", has_text=re.compile(r"^\[\d\]$")).first.click()
-    side = page.get_by_text("heliotrope-report.pdf, page 2").last
-    side.wait_for()
-    assert page.get_by_text("inspected every 43 days").count() >= 1
+    page.get_by_text("heliotrope-report.pdf, page 2").last.wait_for()
+    page.get_by_text("logged in the blue binder").first.wait_for()
+    page.wait_for_timeout(800)  # let the side panel finish sliding in
     shot(page, "05-citation")
 
     # reload: the thread is in the history under its generated title, and reopens
@@ -253,6 +263,10 @@ def test_extractive_provider_answers_with_quotes_and_citations(browser, extracti
     answer.get_by_text(re.compile("43 days")).first.wait_for()
     page.wait_for_timeout(1000)
     assert re.search(r"\[\d\]", answer.inner_text())
+    close_side_panel(page)
+    assert page.get_by_text("logged in the blue binder").count() == 0
     answer.locator("a", has_text=re.compile(r"^\[\d\]$")).first.click()
     page.get_by_text("heliotrope-report.pdf, page 2").last.wait_for()
+    page.get_by_text("logged in the blue binder").first.wait_for()
+    page.wait_for_timeout(800)
     shot(page, "12-extractive-answer")
