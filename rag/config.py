@@ -30,7 +30,10 @@ class RagSettings(BaseSettings):
     (HttpClient) instead of the embedded PersistentClient in data_dir/chroma.
     """
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
+    )
 
     data_dir: Path = env(Path(".docchat"), "DOCCHAT_DATA_DIR", "data_dir")
     chroma_host: str | None = env(None, "CHROMA_HOST", "chroma_host")

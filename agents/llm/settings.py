@@ -84,7 +84,8 @@ class LLMSettings(BaseSettings):
     """Settings of ``LLMRouter`` (see the module docstring for every variable)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="DOCCHAT_LLM_", extra="ignore", populate_by_name=True
+        env_prefix="DOCCHAT_LLM_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
     )
 
     openai_api_key: str | None = Field(
