@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate retrieval on a BEIR folder")
     p.add_argument("beir_dir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
     p.add_argument("--split", default="test")
-    p.add_argument("--mode", default="hybrid", choices=["dense", "bm25", "hybrid", "all"])
+    p.add_argument("--mode", default="hybrid",
+                   choices=["dense", "bm25", "hybrid", "hybrid-rrf", "all"])
     p.add_argument("--json", action="store_true", help="end with one JSON line")
 
     p = sub.add_parser("bench", help="indexing throughput and query latency")

@@ -1,7 +1,8 @@
 """Settings of the rag package, read from the environment (no prefix).
 
 Env: DOCCHAT_DATA_DIR, CHROMA_HOST, CHROMA_PORT, RAG_EMBEDDER, RAG_MAX_FILE_MB,
-RAG_CHUNK_TOKENS, RAG_CHUNK_OVERLAP, RAG_DENSE_WEIGHT, RAG_BM25_WEIGHT, RAG_RRF_K,
+RAG_CHUNK_TOKENS, RAG_CHUNK_OVERLAP, RAG_FUSION (convex|rrf), RAG_CONVEX_ALPHA,
+RAG_DENSE_WEIGHT, RAG_BM25_WEIGHT, RAG_RRF_K (rrf),
 RAG_EMBED_BATCH, RAG_INDEX_CONCURRENCY, RAG_COLLECTION, OPENAI_API_KEY, OPENAI_BASE_URL,
 GEMINI_API_KEY/GOOGLE_API_KEY, GEMINI_BASE_URL. (RAG_EMBED_THREADS: rag.embeddings.minilm.)
 """
@@ -9,7 +10,7 @@ GEMINI_API_KEY/GOOGLE_API_KEY, GEMINI_BASE_URL. (RAG_EMBED_THREADS: rag.embeddin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,8 @@ class RagSettings(BaseSettings):
     dense_weight: float = env(1.0, "RAG_DENSE_WEIGHT", "dense_weight", ge=0)
     bm25_weight: float = env(1.0, "RAG_BM25_WEIGHT", "bm25_weight", ge=0)
     rrf_k: int = env(60, "RAG_RRF_K", "rrf_k", ge=1)
+    fusion: Literal["convex", "rrf"] = env("convex", "RAG_FUSION", "fusion")
+    convex_alpha: float = env(0.7, "RAG_CONVEX_ALPHA", "convex_alpha", ge=0, le=1)
     openai_api_key: str | None = env(None, "OPENAI_API_KEY", "openai_api_key")
     openai_base_url: str | None = env(None, "OPENAI_BASE_URL", "openai_base_url")
     gemini_api_key: str | None = env(None, "GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key")

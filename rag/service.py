@@ -22,7 +22,7 @@ from rag.errors import DocumentError
 from rag.indexing.context import IndexContext, ProgressCallback, Source
 from rag.indexing.flow import INDEX_FLOW
 from rag.models import DocumentInfo, IndexReport, Mode, Scope, SearchResult, TextDocument
-from rag.retrieval import Candidate, dedupe, rrf_fuse
+from rag.retrieval import Candidate, convex_fuse, dedupe, rrf_fuse
 from rag.store import DocumentStore
 from rag.store.chroma import ChromaStore, collection_name, make_client
 from rag.store.sqlite import SqliteDB
@@ -144,17 +144,22 @@ class RagService:
     # ---- retrieval ------------------------------------------------------------------
 
     async def search(self, query: str, scope: Scope, k: int = 5,
-                     mode: Mode = "hybrid") -> list[SearchResult]:
+                     mode: Mode = "hybrid", fusion: str | None = None) -> list[SearchResult]:
         """The k best chunks of ``scope`` for ``query``, best first.
 
-        mode: "hybrid" (RRF of dense and BM25, weights and k from settings),
-        "dense" (cosine similarity) or "bm25" (SQLite FTS5, score = -bm25()).
+        mode: "hybrid" (dense and BM25 fused), "dense" (cosine similarity) or "bm25"
+        (SQLite FTS5, score = -bm25()). fusion (hybrid only; default settings.fusion):
+        "convex" (min-max normalised scores, alpha = settings.convex_alpha on dense) or
+        "rrf" (reciprocal rank fusion, settings.rrf_k and the two weights).
 
         Raises:
-            ValueError: unknown mode.
+            ValueError: unknown mode or fusion.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        fusion = fusion or self.settings.fusion
+        if fusion not in ("convex", "rrf"):
+            raise ValueError(f"fusion must be 'convex' or 'rrf', not {fusion!r}")
         if not query.strip() or k <= 0:
             return []
         depth = k if mode != "hybrid" else max(2 * k, 40)
@@ -178,9 +183,14 @@ class RagService:
             return _results([(c, c.score) for c in (dense or keyword)[:k]])
         by_id = {c.chunk_id: c for c in keyword}
         by_id.update({c.chunk_id: c for c in dense})
-        fused = rrf_fuse([[c.chunk_id for c in dense], [c.chunk_id for c in keyword]],
-                         [self.settings.dense_weight, self.settings.bm25_weight],
-                         self.settings.rrf_k)
+        if fusion == "convex":
+            alpha = self.settings.convex_alpha
+            fused = convex_fuse([[(c.chunk_id, c.score) for c in dense],
+                                 [(c.chunk_id, c.score) for c in keyword]], [alpha, 1 - alpha])
+        else:
+            fused = rrf_fuse([[c.chunk_id for c in dense], [c.chunk_id for c in keyword]],
+                             [self.settings.dense_weight, self.settings.bm25_weight],
+                             self.settings.rrf_k)
         return _results([(by_id[cid], score) for cid, score in fused[:k]])
 
     async def _dense(self, query: str, scope: Scope, depth: int) -> list[Candidate]:

@@ -27,7 +27,11 @@ from pathlib import Path
 from rag.evaluation.beir import BeirDataset, BeirFormatError, load_beir
 from rag.evaluation.metrics import evaluate
 
-MODES = ("dense", "bm25", "hybrid")
+MODES = ("dense", "bm25", "hybrid", "hybrid-rrf")
+#: eval mode -> RagService.search arguments ("hybrid-rrf": hybrid with RRF fusion, to
+#: compare with the default convex fusion in the same run)
+SEARCH_ARGS = {"dense": {"mode": "dense"}, "bm25": {"mode": "bm25"},
+               "hybrid": {"mode": "hybrid"}, "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"}}
 RESULT_KEYS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "queries", "docs",
                "index_s", "query_p50_ms", "query_p95_ms")
 DOC_DEPTH = 100  # documents kept per query (Recall@100)
@@ -152,12 +156,13 @@ async def run_mode(service, dataset: BeirDataset, scope, mode: str,
                    indexed: IndexedCorpus) -> ModeResult:
     """Search every judged query once in `mode` (after one untimed warm-up search)."""
     first = next(iter(dataset.queries.values()))
-    await service.search(first, scope, k=CHUNK_DEPTH, mode=mode)  # load lazy state
+    args = SEARCH_ARGS[mode]
+    await service.search(first, scope, k=CHUNK_DEPTH, **args)  # load lazy state
     runs: dict[str, list[str]] = {}
     latencies: list[float] = []
     for query_id, text in dataset.queries.items():
         start = time.perf_counter()
-        hits = await service.search(text, scope, k=CHUNK_DEPTH, mode=mode)
+        hits = await service.search(text, scope, k=CHUNK_DEPTH, **args)
         latencies.append((time.perf_counter() - start) * 1000)
         runs[query_id] = rank_documents(hits, indexed.corpus_ids)
     return ModeResult(mode, evaluate(runs, dataset.qrels), latencies)
@@ -202,12 +207,12 @@ def format_report(beir_dir: str | Path, dataset: BeirDataset, indexed: IndexedCo
         (f"BEIR eval of {beir_dir} (split {dataset.split}): {len(dataset.queries)} queries, "
          f"{len(dataset.corpus)} documents, {indexed.chunks} chunks, "
          f"indexed in {indexed.seconds:.1f} s"),
-        (f"{'mode':<8}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}"
+        (f"{'mode':<11}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}"
          f"{'p50 ms':>9}{'p95 ms':>9}"),
     ]
     for r in results:
         m = r.metrics
-        lines.append(f"{r.mode:<8}{m['ndcg@10']:>9.4f}{m['recall@10']:>8.4f}"
+        lines.append(f"{r.mode:<11}{m['ndcg@10']:>9.4f}{m['recall@10']:>8.4f}"
                      f"{m['recall@100']:>8.4f}{m['mrr@10']:>8.4f}"
                      f"{percentile(r.latencies_ms, 50):>9.1f}"
                      f"{percentile(r.latencies_ms, 95):>9.1f}")
@@ -222,7 +227,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("beir_dir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
     parser.add_argument("--split", default="test", help="qrels split (default test)")
     parser.add_argument("--mode", default="hybrid", choices=[*MODES, "all"],
-                        help="retrieval mode; all = index once, score dense, bm25 and hybrid")
+                        help="retrieval mode; all = index once, score dense, bm25, hybrid (convex)"
+                        " and hybrid-rrf")
     parser.add_argument("--json", action="store_true",
                         help="end with one JSON line of the results")
 

@@ -55,3 +55,28 @@ def test_dedupe_keeps_first_per_doc_chunk():
     out = dedupe([cand("t1:d:0", "d", 0), cand("t2:d:0", "d", 0), cand("t2:d:1", "d", 1),
                   cand("t1:e:0", "e", 0)])
     assert [c.chunk_id for c in out] == ["t1:d:0", "t2:d:1", "t1:e:0"]
+
+
+def test_convex_exact_scores_and_order():
+    from rag.retrieval import convex_fuse
+
+    # dense cosine: a .9, b .5, c .1 -> normalised 1, .5, 0
+    # keyword -bm25: c 8, d 4, a 2    -> normalised 1, 1/3, 0
+    fused = convex_fuse([[("a", 0.9), ("b", 0.5), ("c", 0.1)],
+                         [("c", 8.0), ("d", 4.0), ("a", 2.0)]], [0.7, 0.3])
+    expected = {"a": 0.7, "b": 0.35, "c": 0.3, "d": 0.1}
+    assert [i for i, _ in fused] == ["a", "b", "c", "d"]
+    for item, score in fused:
+        assert abs(score - expected[item]) < 1e-12
+
+
+def test_convex_weight_moves_the_winner_and_constant_lists_count_fully():
+    from rag.retrieval import convex_fuse
+
+    dense, keyword = [("x", 0.8), ("y", 0.2)], [("y", 5.0), ("x", 1.0)]
+    assert [i for i, _ in convex_fuse([dense, keyword], [0.7, 0.3])] == ["x", "y"]
+    assert [i for i, _ in convex_fuse([dense, keyword], [0.3, 0.7])] == ["y", "x"]
+    # one candidate (or all equal): normalised to 1.0, not a division by zero
+    assert convex_fuse([[("z", 0.4)], []], [0.7, 0.3]) == [("z", 0.7)]
+    with pytest.raises(ValueError):
+        convex_fuse([dense], [0.5, 0.5])

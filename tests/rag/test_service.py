@@ -69,6 +69,19 @@ async def test_modes_rank_and_score(service, mode):
     assert await service.search("   ", ALICE_T1) == []
 
 
+@pytest.mark.parametrize("fusion", ["convex", "rrf"])
+async def test_both_fusions_rank_the_matching_chunks_first(service, fusion):
+    await service.index_texts([TextDocument("a", "Penguins live in Antarctica."),
+                               TextDocument("b", "Camels cross the Sahara desert."),
+                               TextDocument("c", "Penguins cannot fly but swim well.")],
+                              ALICE_T1)
+    results = await service.search("penguins", ALICE_T1, k=3, fusion=fusion)
+    assert {r.source for r in results[:2]} == {"a", "c"}
+    assert results[0].score >= results[1].score >= results[2].score
+    with pytest.raises(ValueError, match="fusion"):
+        await service.search("penguins", ALICE_T1, fusion="max")
+
+
 async def test_bad_files_fail_alone_with_named_errors(service, make_pdf, write, settings):
     good = write("good.txt", "Valid text about lighthouses.")
     bad = [
