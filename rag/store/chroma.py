@@ -23,6 +23,11 @@ from rag.config import RagSettings
 from rag.embeddings.base import Embedder
 from rag.embeddings.chroma_ef import DocChatEmbeddingFunction
 
+#: Chunks per ``upsert`` call. Local Chroma holds Python's GIL for the whole call
+#: (~150-170 ms for a 200-chunk document, measured by scripts/bench_load.py's stack
+#: probe), which stalls the app's event loop; 16 chunks keep one hold short.
+WRITE_BATCH = 16
+
 
 @dataclass
 class DenseHit:
@@ -112,12 +117,13 @@ class ChromaStore:
 
     def add(self, owner: str, ids: Sequence[str], embeddings: np.ndarray,
             texts: Sequence[str], metadatas: Sequence[dict]) -> None:
-        """Upsert an owner's chunks in batches of the client's max batch size."""
+        """Upsert an owner's chunks, ``WRITE_BATCH`` at a time (at most the client's max)."""
         if any(m.get("owner") != owner for m in metadatas):
             raise ValueError("every chunk must carry the collection's owner")
         col = self.collection_for(owner, create=True)
-        for start in range(0, len(ids), self.max_batch):
-            end = start + self.max_batch
+        step = max(1, min(WRITE_BATCH, self.max_batch))
+        for start in range(0, len(ids), step):
+            end = start + step
             col.upsert(
                 ids=list(ids[start:end]), embeddings=embeddings[start:end],
                 documents=list(texts[start:end]), metadatas=list(metadatas[start:end]),
