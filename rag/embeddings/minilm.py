@@ -38,16 +38,23 @@ def load_tokenizer(max_length: int | None = MAX_TOKENS) -> Tokenizer:
 
 
 def default_threads() -> int:
-    """Intra-op threads: RAG_EMBED_THREADS, else 1.
+    """Intra-op threads: RAG_EMBED_THREADS, else every core this process may use.
 
-    Measured on this 2-core machine while other jobs ran (load 5-7), 64 real
-    256-token chunks: 1 thread 9.4-13.2 chunks/s, 2 threads 6.7-8.9, two
-    concurrent 1-thread runs 5.2-6.8. A second intra-op thread only pays when the
-    other core is idle (the same trap as llama.cpp's n_threads in DESIGN.md); set
-    RAG_EMBED_THREADS=2 on a machine that does nothing else.
+    Measured on this 2-core machine, 96 real chunks of up to 256 tokens: quiet,
+    1 thread 10.6 chunks/s and 2 threads 18.9; with other jobs loading both cores
+    (load 5-7), 1 thread 9.4-13.2 and 2 threads 6.7-8.9. A second intra-op thread
+    only pays when the other core is free (the same trap as llama.cpp's n_threads
+    in DESIGN.md): set RAG_EMBED_THREADS=1 on a machine shared with other work.
+    The app's event loop stays responsive with 2 threads (scripts/bench_load.py:
+    worst loop lag 38.7 ms while indexing a 100-page PDF under 20 sessions).
     """
     env = os.environ.get("RAG_EMBED_THREADS")
-    return max(1, int(env)) if env else 1
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class MiniLMEmbedder:
