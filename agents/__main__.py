@@ -1,4 +1,5 @@
-"""``python -m agents ask "question" [--scope S]`` and ``python -m agents bench [--json]``."""
+"""``python -m agents ask "question" [--scope S]``, ``python -m agents bench [--json]`` and
+``python -m agents eval BEIR_DIR [--n N] [--json]`` (evaluation.answers)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 import asyncio
 import sys
 
-from agents.bench import add_bench_parser, run_bench
 from agents.cli import add_ask_parser, run_ask
+from bench.agents_bench import add_bench_parser, run_bench
+from evaluation.answers import add_eval_parser, run_eval
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_ask_parser(commands)
     add_bench_parser(commands)
+    add_eval_parser(commands)
     args = parser.parse_args(argv)
-    runner = run_ask if args.command == "ask" else run_bench
+    runner = {"ask": run_ask, "bench": run_bench, "eval": run_eval}[args.command]
     try:
         return asyncio.run(runner(args))
     except KeyboardInterrupt:

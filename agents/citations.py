@@ -64,3 +64,27 @@ def cited_claims(text: str) -> list[tuple[str, list[int]]]:
         if sentence and numbers:
             claims.append((sentence, numbers))
     return claims
+
+
+def renumber(text: str, n_chunks: int) -> tuple[str, list[int]]:
+    """Renumber the valid citations of ``text`` in reading order: [1], [2], ... no gaps.
+
+    Args:
+        text: answer text with ``[n]`` markers (n is the 1-based position in the chunks).
+        n_chunks: how many chunks there are; numbers outside ``1..n_chunks`` are kept
+            as written (Review flags them).
+    Returns:
+        ``(new_text, order)``: ``order[m-1]`` is the old number that became ``[m]``.
+
+    >>> renumber("A [3]. B [1][3]. C [2, 1].", 3)
+    ('A [1]. B [2][1]. C [3, 2].', [3, 1, 2])
+    """
+    order = [n for n in cited_numbers(text) if 1 <= n <= n_chunks]
+    new = {old: i for i, old in enumerate(order, start=1)}
+
+    def replace(match: re.Match[str]) -> str:
+        parts = re.split(r"(\s*[,;]\s*)", match.group(1))
+        return "[" + "".join(str(new.get(int(p), p)) if p.strip().isdigit() else p
+                             for p in parts) + "]"
+
+    return _MARKER.sub(replace, text), order

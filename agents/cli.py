@@ -77,7 +77,7 @@ async def run_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_json(result: RunResult) -> dict:
+def _as_json(result: RunResult) -> dict[str, Any]:
     data = asdict(result)
     data["memory"] = result.memory.to_dict()
     return data

@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agents.citations import cited_numbers, invalid_numbers
+from agents.citations import invalid_numbers
 from agents.memory import Memory
+from agents.meta import is_about_conversation, is_meta, is_small_talk
 
 Route = Literal["retrieve", "direct", "need_docs", "clarify"]
 
@@ -42,9 +43,13 @@ class Rewrite(BaseModel):
 
 
 class ReviewDecision(BaseModel):
-    """Review's check of a draft answer against the chunks it cites."""
+    """Review's check of a draft answer against the chunks it cites.
 
-    verdict: Literal["approve", "retry"]
+    ``decline``: the sources do not contain the answer (the reply becomes the decline
+    sentence with the closest passages as related, not an answer).
+    """
+
+    verdict: Literal["approve", "retry", "decline"]
     unsupported: list[int] = Field(default_factory=list)  # citation numbers not supported
     refined_query: str = ""  # a better search query, when the chunks miss the answer
     feedback: str = ""       # what the next draft must fix
@@ -64,11 +69,16 @@ class ClarifyingQuestion(BaseModel):
 
 
 def default_route(question: str, memory: Memory, chunk_count: int) -> RouteDecision:
-    """Heuristic route: small talk and questions about the chat go direct; with no
-    chunks in scope ask for documents; an empty question asks back; else retrieve."""
+    """Heuristic route: questions about the app (agents.meta.is_meta), about the
+    conversation and small talk go direct; with no chunks in scope ask for documents;
+    an empty question asks back; else retrieve."""
     text = question.strip()
-    if _SMALL_TALK.match(text) or (_ABOUT_CONVERSATION.search(text) and not memory.is_empty()):
-        return RouteDecision(route="direct", reason="small talk or about the conversation")
+    if is_meta(text):
+        return RouteDecision(route="direct", reason="a question about the app itself")
+    if is_about_conversation(text) or _ABOUT_CONVERSATION.search(text):
+        return RouteDecision(route="direct", reason="a question about this conversation")
+    if _SMALL_TALK.match(text) or is_small_talk(text):
+        return RouteDecision(route="direct", reason="small talk")
     if len(re.findall(r"\w+", text)) == 0:
         return RouteDecision(route="clarify", reason="the question is empty")
     if chunk_count == 0:
@@ -106,11 +116,6 @@ def default_clarifying_question(question: str) -> ClarifyingQuestion:
         return ClarifyingQuestion(question="What would you like to know about your documents?")
     return ClarifyingQuestion(question=f"Could you say a bit more about what you mean by "
                                        f"\"{shown}\"?")
-
-
-def has_citations(draft: str) -> bool:
-    """True when the draft cites at least one source."""
-    return bool(cited_numbers(draft))
 
 
 def _topic(question: str) -> str:

@@ -5,7 +5,7 @@
     Supervisor -"retrieve"-> Retrieve -"answer"-> Answer -"review"-> Review -"approve"-> Finish
     Supervisor -"direct"->   Answer                          Review -"retry"->   Retrieve
     Supervisor -"need_docs"-> AskForDocs -"finish"-> Finish  Review -"escalate"-> Finish
-    Supervisor -"clarify"->  Clarify -"finish"-> Finish
+    Supervisor -"clarify"->  Clarify -"finish"-> Finish  Review -"decline"->  Finish
 
 The flow objects hold no per-run state (pocketflow copies each node per step, params
 stay empty, everything per run lives in ``shared``), so one flow serves all sessions.
@@ -18,7 +18,7 @@ import functools
 from pocketflow import AsyncFlow
 
 from agents.nodes import Answer, AskForDocs, Clarify, Finish, Retrieve, Review, Supervisor
-from agents.nodes.base import DEFAULT_RETRIES, DEFAULT_WAIT
+from agents.nodes.base import DEFAULT_RETRIES, DEFAULT_WAIT, FlowNode
 from agents.observer import Observed
 
 
@@ -33,7 +33,7 @@ def build_flow(max_retries: int = DEFAULT_RETRIES, wait: float = DEFAULT_WAIT) -
         max_retries: attempts of each node's exec before its graceful fallback.
         wait: seconds between attempts.
     """
-    def node(cls):
+    def node(cls: type[FlowNode]) -> FlowNode:
         return cls(max_retries=max_retries, wait=wait)
 
     supervisor, retrieve, answer, review = node(Supervisor), node(Retrieve), node(Answer), node(Review)
@@ -47,6 +47,7 @@ def build_flow(max_retries: int = DEFAULT_RETRIES, wait: float = DEFAULT_WAIT) -
     review - "approve" >> finish
     review - "retry" >> retrieve
     review - "escalate" >> finish
+    review - "decline" >> finish
     ask_for_docs - "finish" >> finish
     clarify - "finish" >> finish
     return AnswerFlow(start=supervisor)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.llm.types import Message
 
@@ -28,13 +29,13 @@ class Memory:
     turns: list[Message] = field(default_factory=list)
     summary: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """``{"turns": [{"role": str, "content": str}], "summary": str}``."""
         return {"turns": [{"role": m.role, "content": m.content} for m in self.turns],
                 "summary": self.summary}
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> Memory:
+    def from_dict(cls, data: dict[str, Any] | None) -> Memory:
         """Inverse of :meth:`to_dict`; None or ``{}`` gives an empty memory.
 
         Raises:
@@ -117,12 +118,20 @@ class RunResult:
         citations: only the sources actually cited in ``answer``, by ``n``.
         memory: the thread's memory including this exchange.
         trace: one ``{"node", "action", "duration_ms", "error"}`` per node execution.
-        verdict: review verdict "approve" / "escalate", None when nothing was reviewed.
+        verdict: review verdict "approve" / "escalate" / "decline", None when nothing
+            was reviewed.
+        supported: True when the answer rests on cited passages (or, on the direct
+            route, on the app's own facts or the thread's memory); False when the reply
+            says the documents do not contain the answer, asks for documents or asks back.
+        evidence: the numbers of the extractive support decision (best sentence
+            similarity, coverage, thresholds), None when a language model answered.
     """
 
     answer: str
     route: str
     citations: list[Citation]
     memory: Memory
-    trace: list[dict]
+    trace: list[dict[str, Any]]
     verdict: str | None
+    supported: bool = False
+    evidence: dict[str, Any] | None = None

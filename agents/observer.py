@@ -65,7 +65,7 @@ class FlowEvent:
     duration_ms: float | None = None
     error: str | None = None
     text: str = ""
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 class Observer(Protocol):
@@ -229,9 +229,10 @@ class Observed:
     and output. A run's root flow is not a step (its nodes have ``parent_id`` None); a
     flow nested in it is, and its nodes name it as parent.
 
-    The mixin also keeps the run's guards in ``shared``: it appends to
-    ``shared["trace"]`` and counts ``shared["steps"]`` against ``shared["max_steps"]``
-    (raising :class:`StepBudgetExceeded` before a node that would exceed it).
+    The mixin also keeps the run's guards in the shared store (an
+    ``agents.state.RunState``, or a dict with these keys): it appends to ``trace`` and
+    counts ``steps`` against ``max_steps`` (raising :class:`StepBudgetExceeded` before a
+    node that would exceed it).
     """
 
     step_inputs: tuple[str, ...] = ()
@@ -274,28 +275,38 @@ class Observed:
     async def _end_step(self, shared: Any, step: StepContext, action: Any,
                         error: str | None, started: float) -> None:
         duration_ms = (time.perf_counter() - started) * 1000.0
-        if isinstance(shared, dict) and isinstance(shared.get("trace"), list):
-            shared["trace"].append({"node": step.node, "action": action,
-                                    "duration_ms": round(duration_ms, 3), "error": error})
+        trace = shared.get("trace") if isinstance(shared, dict) else getattr(shared, "trace", None)
+        if isinstance(trace, list):
+            trace.append({"node": step.node, "action": action,
+                          "duration_ms": round(duration_ms, 3), "error": error})
         await emit("node_end", node=step.node, step_id=step.step_id,
                    parent_id=step.parent_id, action=action, duration_ms=duration_ms,
                    error=error, data={"output": _pick(shared, self.step_outputs)})
 
 
 class StepBudgetExceeded(RuntimeError):
-    """A run tried to execute more nodes than ``shared["max_steps"]`` allows."""
+    """A run tried to execute more nodes than its ``max_steps`` allows."""
 
 
 def _charge_step(shared: Any, node: str) -> None:
-    if not isinstance(shared, dict) or "max_steps" not in shared:
+    if isinstance(shared, dict):
+        if "max_steps" not in shared:
+            return
+        shared["steps"] = steps = shared.get("steps", 0) + 1
+        limit = shared["max_steps"]
+    elif hasattr(shared, "max_steps"):
+        shared.steps = steps = shared.steps + 1
+        limit = shared.max_steps
+    else:
         return
-    shared["steps"] = shared.get("steps", 0) + 1
-    if shared["steps"] > shared["max_steps"]:
-        raise StepBudgetExceeded(
-            f"step budget of {shared['max_steps']} nodes exhausted before {node}")
+    if steps > limit:
+        raise StepBudgetExceeded(f"step budget of {limit} nodes exhausted before {node}")
 
 
-def _pick(shared: Any, keys: tuple[str, ...]) -> dict:
-    if not isinstance(shared, dict):
-        return {}
-    return {key: preview(shared.get(key)) for key in keys if key in shared}
+def _pick(shared: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The ``keys`` of the shared store that are set: dict keys present, or attributes
+    (of an ``agents.state.RunState``) that are not None."""
+    if isinstance(shared, dict):
+        return {key: preview(shared.get(key)) for key in keys if key in shared}
+    values = {key: getattr(shared, key, None) for key in keys}
+    return {key: preview(value) for key, value in values.items() if value is not None}

@@ -18,8 +18,9 @@ MAX_TURN_CHARS = 1500    # per remembered message shown to a model
 ANSWER_SYSTEM = (
     "You answer questions about the user's documents. Use only the numbered sources "
     "below. Cite every claim with the number of its source in square brackets, like [1] "
-    "or [2][3]. If the sources do not contain the answer, say so plainly instead of "
-    "guessing. Be concise.")
+    "or [2][3]. If the sources do not contain the answer, reply with exactly this sentence: "
+    "\"Your documents do not contain an answer to this question.\" and nothing invented; "
+    "do not guess. Be concise.")
 DIRECT_SYSTEM = (
     "You are the assistant of a document chat. Answer small talk and questions about "
     "this conversation briefly. Do not invent facts about the user's documents.")
@@ -89,9 +90,12 @@ def answer_messages(question: str, memory: Memory, chunks: Sequence[Any],
     if not chunks:
         return [Message(role="system", content=DIRECT_SYSTEM), *history_messages(memory),
                 Message(role="user", content=question)]
-    system = ANSWER_SYSTEM + "\n\nSources:\n" + sources_text(chunks)
+    # the fixed instruction first (a model server reuses it from its prompt cache), the
+    # sources last: agents.llm.budget trims the "[n] " blocks after "Sources:" to fit
+    system = ANSWER_SYSTEM
     if feedback:
         system += "\n\nA reviewer rejected the previous draft: " + feedback
+    system += "\n\nSources:\n" + sources_text(chunks)
     return [Message(role="system", content=system), *history_messages(memory),
             Message(role="user", content=question)]
 
@@ -106,8 +110,10 @@ def review_messages(question: str, draft: str, claims: Sequence[tuple[str, list[
         lines.append(f"Claim {i}: {claim}\n{cited}")
     system = (
         "You check a draft answer. For each claim, decide whether the cited source supports "
-        "it. verdict=approve when all claims are supported (or the draft correctly says the "
-        "sources do not contain the answer); otherwise verdict=retry, list the unsupported "
+        "it (the cited text exists in the source and says what the claim says). "
+        "verdict=approve when all claims are supported (or the draft correctly says the "
+        "sources do not contain the answer); verdict=decline when no source contains the "
+        "answer to the question; otherwise verdict=retry, list the unsupported "
         "citation numbers, and give feedback for the next draft or a refined_query when "
         "the sources miss the answer.")
     user = (f"Question: {question}\n\nDraft:\n{draft}\n\nClaims and their sources:\n"

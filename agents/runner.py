@@ -1,7 +1,7 @@
 """Run the answering flow for one question: ``await ask(question, scope=..., ...)``.
 
 This is what the Chainlit UI and ``python -m agents ask`` call. Everything of one run
-lives in its own ``shared`` dict and in the ContextVars bound here, so concurrent runs
+lives in its own :class:`agents.state.RunState` and in the ContextVars bound here, so concurrent runs
 on the shared flow objects never see each other's state.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, is_dataclass
-from typing import Any
 
 from agents.graph import AnswerFlow, get_flow
 from agents.memory import Memory, RunResult
@@ -22,6 +21,9 @@ from agents.observer import (
     emit_token,
     preview,
 )
+from agents.protocols import Retriever, Router
+from agents.state import RunState
+from rag.models import Scope
 
 BUDGET_EXHAUSTED = ("Sorry, I stopped before finishing: this question took more steps than "
                     "allowed. Please try asking it differently.")
@@ -32,16 +34,17 @@ def step_budget(max_rounds: int) -> int:
     return 3 * max(1, max_rounds) + 4
 
 
-def new_shared(question: str, *, scope: Any, rag: Any, router: Any, memory: Memory | None,
-               k: int, answer_model: str | None, max_rounds: int) -> dict:
-    """The ``shared`` dict of one run (inputs, guards and an empty trace)."""
-    return {"question": question, "scope": scope, "rag": rag, "router": router,
-            "memory": memory.copy() if memory else Memory(), "k": k,
-            "answer_model": answer_model, "max_rounds": max(1, max_rounds),
-            "steps": 0, "max_steps": step_budget(max_rounds), "trace": []}
+def new_state(question: str, *, scope: Scope, retriever: Retriever, router: Router,
+              memory: Memory | None, k: int, answer_model: str | None,
+              max_rounds: int) -> RunState:
+    """The :class:`RunState` of one run (inputs, guards and an empty trace)."""
+    return RunState(question=question, scope=scope, retriever=retriever, router=router,
+                    memory=memory.copy() if memory else Memory(), k=k,
+                    answer_model=answer_model, max_rounds=max(1, max_rounds),
+                    max_steps=step_budget(max_rounds))
 
 
-async def ask(question: str, *, scope: Any, rag: Any, router: Any,
+async def ask(question: str, *, scope: Scope, rag: Retriever, router: Router,
               memory: Memory | None = None, observer: Observer | None = None,
               k: int = 5, answer_model: str | None = None, max_rounds: int = 2,
               flow: AnswerFlow | None = None) -> RunResult:
@@ -50,8 +53,9 @@ async def ask(question: str, *, scope: Any, rag: Any, router: Any,
     Args:
         question: the user's message.
         scope: ``rag.models.Scope``: whose documents (and which thread's) to search.
-        rag: an open ``rag.service.RagService``.
-        router: an ``agents.llm.LLMRouter`` (or an object with its interface).
+        rag: the :class:`agents.protocols.Retriever` searched (an open
+            ``rag.service.RagService``).
+        router: the :class:`agents.protocols.Router` (an ``agents.llm.LLMRouter``).
         memory: the thread's memory; not modified (the updated one is returned).
         observer: receives every FlowEvent of the run, in order (run_start, node_start,
             token, ..., node_end, run_end).
@@ -65,8 +69,8 @@ async def ask(question: str, *, scope: Any, rag: Any, router: Any,
         asyncio.CancelledError: the run was cancelled (after ``node_end`` and
         ``run_end`` carry ``error="CancelledError"``).
     """
-    shared = new_shared(question, scope=scope, rag=rag, router=router, memory=memory, k=k,
-                        answer_model=answer_model, max_rounds=max_rounds)
+    shared = new_state(question, scope=scope, retriever=rag, router=router, memory=memory,
+                       k=k, answer_model=answer_model, max_rounds=max_rounds)
     with bind_run(observer):
         await emit("run_start", data={"question": question, "scope": preview(_plain(scope))})
         started, error = time.perf_counter(), None
@@ -75,7 +79,7 @@ async def ask(question: str, *, scope: Any, rag: Any, router: Any,
         except StepBudgetExceeded as exc:
             error = describe_error(exc)
             await emit_token(BUDGET_EXHAUSTED)
-            shared["answer"] = BUDGET_EXHAUSTED
+            shared.answer, shared.supported = BUDGET_EXHAUSTED, False
         except BaseException as exc:
             error = describe_error(exc)
             raise
@@ -84,28 +88,26 @@ async def ask(question: str, *, scope: Any, rag: Any, router: Any,
     return result_of(shared)
 
 
-async def _end_run(shared: dict, started: float, error: str | None) -> None:
+async def _end_run(shared: RunState, started: float, error: str | None) -> None:
     duration_ms = (time.perf_counter() - started) * 1000.0
-    data = {"route": shared.get("route"), "verdict": _verdict(shared),
-            "steps": shared.get("steps", 0)}
+    data = {"route": shared.route, "verdict": _verdict(shared), "steps": shared.steps,
+            "supported": bool(shared.supported)}
     await emit("run_end", duration_ms=duration_ms, error=error, data=data)
 
 
-def result_of(shared: dict) -> RunResult:
-    """The RunResult recorded in a finished run's ``shared``."""
-    answer = shared.get("answer")
-    if answer is None:
-        answer = shared.get("draft", "")
-    return RunResult(answer=answer, route=shared.get("route", "error"),
-                     citations=list(shared.get("citations", [])),
-                     memory=shared.get("memory") or Memory(), trace=list(shared["trace"]),
-                     verdict=_verdict(shared))
+def result_of(shared: RunState) -> RunResult:
+    """The RunResult recorded in a finished run's state."""
+    answer = shared.answer if shared.answer is not None else shared.draft
+    return RunResult(answer=answer, route=shared.route or "error",
+                     citations=list(shared.citations), memory=shared.memory,
+                     trace=[dict(entry) for entry in shared.trace], verdict=_verdict(shared),
+                     supported=bool(shared.supported) and shared.answer is not None,
+                     evidence=shared.evidence)
 
 
-def _verdict(shared: dict) -> str | None:
-    verdict = shared.get("verdict")
-    return verdict if verdict in ("approve", "escalate") else None
+def _verdict(shared: RunState) -> str | None:
+    return shared.verdict if shared.verdict in ("approve", "escalate", "decline") else None
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value

@@ -1,5 +1,6 @@
 """agents.llm: one async router over OpenAI, Anthropic, Gemini, a local model and an
-extractive fallback. See ``router.LLMRouter`` and contracts.md (section agents/llm)."""
+extractive fallback. See ``router.LLMRouter``; its settings (every variable) are in
+``settings``, the data shapes it exchanges in ``types``."""
 
 from agents.llm.errors import (
     AllProvidersFailedError,

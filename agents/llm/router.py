@@ -10,10 +10,11 @@ Authentication errors and bad requests are raised at once with the provider's me
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -51,7 +52,7 @@ def split_link(link: str) -> tuple[str, str]:
 
 
 async def _open(provider: Provider, model: str, messages: list[Message], opts: CallOptions
-                ) -> tuple[AsyncIterator[StreamItem], StreamItem | None]:
+                ) -> tuple[AsyncGenerator[StreamItem, None], StreamItem | None]:
     """Start a provider's stream and wait for its first item (None: empty stream)."""
     agen = provider.stream(model, messages, opts)
     try:
@@ -161,7 +162,7 @@ class LLMRouter:
         *,
         model: str | None = None,
         context: list[Passage] | None = None,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Stream an answer: "token" events, "reset" on a failed link, then one "usage".
 
         Args:
@@ -186,9 +187,7 @@ class LLMRouter:
             counts = TokenCount()
             try:
                 agen, item = await with_retries(
-                    self.policy,
-                    lambda p=provider, m=model_name: _open(p, m, messages, opts),
-                )
+                    self.policy, functools.partial(_open, provider, model_name, messages, opts))
                 try:
                     while item is not None:
                         if isinstance(item, str):
@@ -289,7 +288,9 @@ class LLMRouter:
         raise AllProvidersFailedError(task, errors)
 
     @staticmethod
-    async def _ask_and_repair(ask, schema, prompt, link):  # type: ignore[no-untyped-def]
+    async def _ask_and_repair(ask: Callable[[list[Message]], Awaitable[tuple[str, TokenCount]]],
+                              schema: type[T], prompt: list[Message], link: str
+                              ) -> tuple[T, TokenCount]:
         raw, counts = await ask(prompt)
         try:
             return st.validate(schema, raw, link), counts
@@ -300,6 +301,17 @@ class LLMRouter:
                 (counts.output_tokens or 0) + (counts2.output_tokens or 0),
             )
             return st.validate(schema, raw2, link), total
+
+    async def start(self) -> None:
+        """Start the providers that run something themselves (the local model's child
+        process), so the first question does not wait for it; never raises."""
+        for provider in self.providers.values():
+            if provider.available:
+                await provider.start()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Provider name -> the state of what it runs (only providers that run something)."""
+        return {n: s for n, p in self.providers.items() if (s := p.status()) is not None}
 
     async def aclose(self) -> None:
         """Close every provider's clients."""

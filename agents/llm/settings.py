@@ -1,7 +1,9 @@
 """Configuration of the LLM router: keys, endpoints, chains per task, retry policy.
 
 Every field is read from (highest priority first): keyword arguments, environment
-variables, the TOML settings file, then the defaults below.
+variables, the ``.env`` file, the TOML settings file, then the defaults below. The class
+derives from the configuration root ``docchat.settings.DocChatSettings`` (which declares
+``data_dir``) and names each field's variable with its ``env`` helper.
 
 Environment variables
 ---------------------
@@ -28,8 +30,19 @@ Everything else takes the prefix ``DOCCHAT_LLM_``:
     DOCCHAT_LLM_TEMPERATURE       sampling temperature where the model accepts one (0.2)
     DOCCHAT_LLM_MAX_TOKENS_ROUTE / _ANSWER / _REVIEW / _TITLE   output caps (300/1024/300/24)
     DOCCHAT_LLM_LOCAL_MODEL_PATH  GGUF file (default <data_dir>/models/<pinned file>)
-    DOCCHAT_LLM_LOCAL_THREADS     llama.cpp threads (1: 2 threads collapse on 2 cores)
+    DOCCHAT_LLM_LOCAL_THREADS     llama.cpp threads (default from os.sched_getaffinity: 1 on
+                                  2 cores, where 2 threads collapse when the other is busy)
     DOCCHAT_LLM_LOCAL_N_CTX       llama.cpp context window in tokens (4096)
+    DOCCHAT_LLM_LOCAL_TTFT_TARGET_S  local prompts are trimmed (passages first) so that
+                                  prompt processing fits this many seconds at the prompt
+                                  speed measured on earlier calls (8)
+    DOCCHAT_LLM_LOCAL_PROMPT_BUDGET_TOKENS  a fixed prompt budget instead (unset)
+    DOCCHAT_LLM_LOCAL_TIMEOUT_S   no token for this long = a hang: the model process is
+                                  killed and restarted (60)
+    DOCCHAT_LLM_LOCAL_QUEUE_MAX   requests that may wait for the local model (8)
+    DOCCHAT_LLM_LOCAL_QUEUE_TIMEOUT_S  how long one may wait (120)
+    DOCCHAT_LLM_LOCAL_START_TIMEOUT_S  how long the model process may take to start (120)
+    DOCCHAT_LLM_LOCAL_STATE_DIR   where its state is written for `status` (<data_dir>/run)
     DOCCHAT_LLM_SETTINGS_FILE     TOML file with any of these fields (default
                                   ./docchat-llm.toml; a missing file is ignored)
     DOCCHAT_DATA_DIR              the app's data directory (./.docchat)
@@ -37,27 +50,30 @@ Everything else takes the prefix ``DOCCHAT_LLM_``:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
     PydanticBaseSettingsSource,
-    SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from docchat.settings import DocChatSettings, data_dir, env
 
 LOCAL_MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 LOCAL_MODEL_NAME = "qwen2.5-coder-0.5b-instruct"
 
+# route, review and title: never the local model by default. On 2 cores each of its calls
+# costs seconds, so with only the local model a question costs ONE model call (the answer):
+# routing and review use the heuristics of agents/decisions.py (what "extractive" returns),
+# titles the question's first words (chat/titles.py).
 _SMALL = [
     "openai:gpt-4.1-nano",
     "anthropic:claude-haiku-4-5",
     "gemini:gemini-2.5-flash-lite",
-    f"local:{LOCAL_MODEL_NAME}",
     "extractive",
 ]
 _ANSWER = [
@@ -71,66 +87,62 @@ _ANSWER = [
 Chain = Annotated[list[str], NoDecode]
 
 
-def data_dir() -> Path:
-    """The app's data directory: env DOCCHAT_DATA_DIR, default ./.docchat."""
-    return Path(os.environ.get("DOCCHAT_DATA_DIR", ".docchat"))
+class _SettingsFileSetting(DocChatSettings):
+    settings_file: Path = env(Path("docchat-llm.toml"), "DOCCHAT_LLM_SETTINGS_FILE",
+                              "settings_file")
 
 
 def _settings_file() -> Path:
-    return Path(os.environ.get("DOCCHAT_LLM_SETTINGS_FILE", "docchat-llm.toml"))
+    """DOCCHAT_LLM_SETTINGS_FILE (environment or ``.env``), default ./docchat-llm.toml."""
+    return _SettingsFileSetting().settings_file
 
 
-class LLMSettings(BaseSettings):
+class LLMSettings(DocChatSettings):
     """Settings of ``LLMRouter`` (see the module docstring for every variable)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="DOCCHAT_LLM_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
-        populate_by_name=True,
-    )
+    openai_api_key: str | None = env(None, "OPENAI_API_KEY", "openai_api_key")
+    openai_base_url: str | None = env(None, "OPENAI_BASE_URL", "openai_base_url")
+    anthropic_api_key: str | None = env(None, "ANTHROPIC_API_KEY", "anthropic_api_key")
+    anthropic_base_url: str | None = env(None, "ANTHROPIC_BASE_URL", "anthropic_base_url")
+    gemini_api_key: str | None = env(None, "GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key")
+    gemini_base_url: str | None = env(None, "GEMINI_BASE_URL", "gemini_base_url")
+    compat_base_url: str | None = env(None, "DOCCHAT_LLM_COMPAT_BASE_URL", "compat_base_url")
+    compat_api_key: str = env("no-key", "DOCCHAT_LLM_COMPAT_API_KEY", "compat_api_key")
+    compat_models: Chain = env([], "DOCCHAT_LLM_COMPAT_MODELS", "compat_models")
+    compat_json_mode: Literal["json_object", "json_schema"] = env(
+        "json_object", "DOCCHAT_LLM_COMPAT_JSON_MODE", "compat_json_mode")
 
-    openai_api_key: str | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
-    )
-    openai_base_url: str | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
-    )
-    anthropic_api_key: str | None = Field(
-        None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
-    )
-    anthropic_base_url: str | None = Field(
-        None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url")
-    )
-    gemini_api_key: str | None = Field(
-        None,
-        validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY", "gemini_api_key"),
-    )
-    gemini_base_url: str | None = Field(
-        None, validation_alias=AliasChoices("GEMINI_BASE_URL", "gemini_base_url")
-    )
-    compat_base_url: str | None = None
-    compat_api_key: str = "no-key"
-    compat_models: Chain = Field(default_factory=list)
-    compat_json_mode: Literal["json_object", "json_schema"] = "json_object"
+    chain_route: Chain = env(_SMALL, "DOCCHAT_LLM_CHAIN_ROUTE", "chain_route")
+    chain_answer: Chain = env(_ANSWER, "DOCCHAT_LLM_CHAIN_ANSWER", "chain_answer")
+    chain_review: Chain = env(_SMALL, "DOCCHAT_LLM_CHAIN_REVIEW", "chain_review")
+    chain_title: Chain = env(_SMALL, "DOCCHAT_LLM_CHAIN_TITLE", "chain_title")
 
-    chain_route: Chain = Field(default_factory=lambda: list(_SMALL))
-    chain_answer: Chain = Field(default_factory=lambda: list(_ANSWER))
-    chain_review: Chain = Field(default_factory=lambda: list(_SMALL))
-    chain_title: Chain = Field(default_factory=lambda: list(_SMALL))
+    timeout_s: float = env(60.0, "DOCCHAT_LLM_TIMEOUT_S", "timeout_s")
+    connect_timeout_s: float = env(10.0, "DOCCHAT_LLM_CONNECT_TIMEOUT_S", "connect_timeout_s")
+    max_retries: int = env(2, "DOCCHAT_LLM_MAX_RETRIES", "max_retries", ge=0, le=10)
+    backoff_base_s: float = env(0.5, "DOCCHAT_LLM_BACKOFF_BASE_S", "backoff_base_s", ge=0)
+    backoff_max_s: float = env(20.0, "DOCCHAT_LLM_BACKOFF_MAX_S", "backoff_max_s", ge=0)
+    temperature: float = env(0.2, "DOCCHAT_LLM_TEMPERATURE", "temperature")
+    max_tokens_route: int = env(300, "DOCCHAT_LLM_MAX_TOKENS_ROUTE", "max_tokens_route")
+    max_tokens_answer: int = env(1024, "DOCCHAT_LLM_MAX_TOKENS_ANSWER", "max_tokens_answer")
+    max_tokens_review: int = env(300, "DOCCHAT_LLM_MAX_TOKENS_REVIEW", "max_tokens_review")
+    max_tokens_title: int = env(24, "DOCCHAT_LLM_MAX_TOKENS_TITLE", "max_tokens_title")
 
-    timeout_s: float = 60.0
-    connect_timeout_s: float = 10.0
-    max_retries: int = Field(2, ge=0, le=10)
-    backoff_base_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(20.0, ge=0)
-    temperature: float = 0.2
-    max_tokens_route: int = 300
-    max_tokens_answer: int = 1024
-    max_tokens_review: int = 300
-    max_tokens_title: int = 24
-
-    local_model_path: Path | None = None
-    local_threads: int = Field(1, ge=1)
-    local_n_ctx: int = Field(4096, ge=512)
+    local_model_path: Path | None = env(None, "DOCCHAT_LLM_LOCAL_MODEL_PATH",
+                                        "local_model_path")
+    local_threads: int | None = env(None, "DOCCHAT_LLM_LOCAL_THREADS", "local_threads", ge=1)
+    local_n_ctx: int = env(4096, "DOCCHAT_LLM_LOCAL_N_CTX", "local_n_ctx", ge=512)
+    local_ttft_target_s: float = env(8.0, "DOCCHAT_LLM_LOCAL_TTFT_TARGET_S",
+                                     "local_ttft_target_s", gt=0)
+    local_prompt_budget_tokens: int | None = env(
+        None, "DOCCHAT_LLM_LOCAL_PROMPT_BUDGET_TOKENS", "local_prompt_budget_tokens", ge=128)
+    local_timeout_s: float = env(60.0, "DOCCHAT_LLM_LOCAL_TIMEOUT_S", "local_timeout_s", gt=0)
+    local_queue_max: int = env(8, "DOCCHAT_LLM_LOCAL_QUEUE_MAX", "local_queue_max", ge=0)
+    local_queue_timeout_s: float = env(120.0, "DOCCHAT_LLM_LOCAL_QUEUE_TIMEOUT_S",
+                                       "local_queue_timeout_s", gt=0)
+    local_start_timeout_s: float = env(120.0, "DOCCHAT_LLM_LOCAL_START_TIMEOUT_S",
+                                       "local_start_timeout_s", gt=0)
+    local_state_dir: Path | None = env(None, "DOCCHAT_LLM_LOCAL_STATE_DIR", "local_state_dir")
 
     @field_validator("chain_route", "chain_answer", "chain_review", "chain_title",
                      "compat_models", mode="before")
@@ -150,14 +162,15 @@ class LLMSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_settings_file())
-        return init_settings, env_settings, toml
+        return init_settings, env_settings, dotenv_settings, toml
 
     def chain_for(self, task: str) -> list[str]:
         """The configured chain of ``task``; raises ValueError for an unknown task."""
         try:
-            return getattr(self, f"chain_{task}")
+            chain: list[str] = getattr(self, f"chain_{task}")
         except AttributeError:
             raise ValueError(f"unknown task {task!r}") from None
+        return chain
 
     def max_tokens_for(self, task: str) -> int:
         """The output-token cap of ``task``."""
@@ -165,4 +178,7 @@ class LLMSettings(BaseSettings):
 
     def resolved_local_model_path(self) -> Path:
         """The GGUF file of the local provider (may not exist)."""
-        return self.local_model_path or data_dir() / "models" / LOCAL_MODEL_FILE
+        return self.local_model_path or self.data_dir / "models" / LOCAL_MODEL_FILE
+
+
+__all__ = ["LOCAL_MODEL_FILE", "LOCAL_MODEL_NAME", "LLMSettings", "data_dir"]

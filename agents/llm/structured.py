@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from agents.llm.errors import InvalidOutputError
+
+__all__ = ["InvalidOutputError", "extract_json", "repair_messages", "schema_of", "validate",
+           "with_instruction"]
 from agents.llm.types import Message
 
+M = TypeVar("M", bound=BaseModel)
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
@@ -37,7 +41,7 @@ def extract_json(raw: str) -> str:
     return text[start : end + 1] if 0 <= start < end else text.strip()
 
 
-def validate(model: type[BaseModel], raw: str, link: str) -> BaseModel:
+def validate(model: type[M], raw: str, link: str) -> M:
     """Parse ``raw`` as ``model``.
 
     Raises:

@@ -1,6 +1,6 @@
 """Plain data shapes shared by the router, its providers and its callers.
 
-These are the public types of ``agents.llm`` (see contracts.md, section agents/llm).
+These are the public types of ``agents.llm`` (exported by ``agents.llm.__init__``).
 They are deliberately dataclasses, not pydantic models: they cross the router on every
 token, and constructing a dataclass is the cheapest thing Python offers.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agents.llm.providers.base import Provider
 from agents.llm.providers.extractive import ExtractiveProvider
 from agents.llm.settings import LLMSettings
@@ -20,7 +22,7 @@ def build_providers(settings: LLMSettings) -> dict[str, Provider]:
     return providers
 
 
-def _factories():  # type: ignore[no-untyped-def]
+def _factories() -> tuple[Callable[[LLMSettings], Provider], ...]:
     from agents.llm.providers.anthropic_provider import AnthropicProvider
     from agents.llm.providers.gemini_provider import GeminiProvider
     from agents.llm.providers.local_provider import LocalProvider

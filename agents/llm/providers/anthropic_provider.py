@@ -7,7 +7,7 @@ parameters on ``messages.create``; the models' defaults apply.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anthropic
@@ -58,7 +58,7 @@ class AnthropicProvider(Provider):
 
     async def stream(
         self, model: str, messages: list[Message], opts: CallOptions
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         assert self.client is not None
         link = f"{self.name}:{model}"
         counts = TokenCount()
@@ -86,7 +86,8 @@ class AnthropicProvider(Provider):
         tool = {"name": schema_name, "description": "Record the answer as structured data.",
                 "input_schema": schema}
         try:
-            resp = await self.client.messages.create(
+            # the parameters are assembled in _params: no overload matches a dict
+            resp = await self.client.messages.create(  # type: ignore[call-overload]
                 **self._params(model, messages, opts),
                 tools=[tool],
                 tool_choice={"type": "tool", "name": schema_name},

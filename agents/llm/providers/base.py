@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ class Provider(ABC):
     @abstractmethod
     def stream(
         self, model: str, messages: list[Message], opts: CallOptions
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """Stream non-empty text deltas, then at most one ``TokenCount``."""
 
     @abstractmethod
@@ -93,6 +93,13 @@ class Provider(ABC):
         opts: CallOptions,
     ) -> tuple[str, TokenCount]:
         """Ask for JSON matching ``schema`` (a JSON Schema dict); return the raw text."""
+
+    async def start(self) -> None:
+        """Start what the provider runs itself (the local model's process); default none."""
+
+    def status(self) -> dict[str, Any] | None:
+        """The state of what the provider runs itself, JSON-ready; None when stateless."""
+        return None
 
     async def aclose(self) -> None:
         """Release clients and connection pools."""
@@ -179,8 +186,9 @@ def body_message(body: object, fallback: str) -> str:
     """The provider's own error message from a JSON error body, else ``fallback``."""
     if isinstance(body, dict):
         err = body.get("error", body)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
-        if isinstance(body.get("message"), str):
-            return body["message"]
+        message = err.get("message") if isinstance(err, dict) else None
+        if not isinstance(message, str):
+            message = body.get("message")
+        if isinstance(message, str):
+            return message
     return fallback

@@ -10,7 +10,7 @@ words. It cannot produce structured output: the router returns the caller's
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from agents.llm.errors import LLMError
@@ -22,6 +22,7 @@ from agents.llm.providers.base import (
     estimate_tokens,
 )
 from agents.llm.types import Message, Passage
+from agents.sentences import near_duplicate, split_sentences
 
 NOTICE = "No language model is configured, so this answer quotes your documents directly."
 NO_CONTEXT = (
@@ -30,12 +31,10 @@ NO_CONTEXT = (
     "(OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or the local model)."
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_HEADING = re.compile(r"^#{1,6}\s")
 _STOP = frozenset(
     ["the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "by", "at", "as", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "how", "why", "when", "where", "do", "does", "did", "can", "could", "should", "would", "from", "about", "into", "than", "then", "there", "their", "they", "them", "you", "your", "our", "we", "i", "me", "my", "not", "no", "yes", "please", "tell", "explain"]
 )
-MAX_PASSAGES = 3
+MAX_QUOTED = 3   # sentences quoted in all (about 3 sentences before the sources)
 MAX_SENTENCES = 2
 
 
@@ -47,9 +46,9 @@ def _terms(text: str) -> set[str]:
 
 
 def _best_sentences(passage: Passage, terms: set[str]) -> tuple[int, list[str]]:
-    """Score a passage and keep its best sentences, in their original order."""
-    sentences = [s.strip() for s in _SENTENCE.split(passage.text)
-                 if s.strip() and not _HEADING.match(s.strip())]
+    """Score a passage and keep its best whole sentences, in their original order
+    (agents.sentences: no heading, no fragment, a list kept with its lead-in)."""
+    sentences = split_sentences(passage.text)
     scored = [(len(terms & _terms(s)), i) for i, s in enumerate(sentences)]
     best = sorted(scored, key=lambda x: (-x[0], x[1]))[:MAX_SENTENCES]
     keep = sorted(i for score, i in best if score > 0) or [0]
@@ -64,7 +63,8 @@ def extractive_answer(question: str, context: list[Passage] | None) -> str:
         context: the retrieved passages, best first.
 
     Returns:
-        Markdown: the notice, then up to 3 quotes, each ending with ``[n]`` and its source.
+        Markdown: the notice, then quotes of whole sentences (about 3 in all, no
+        near-duplicate twice), each ending with ``[n]`` and its source.
     """
     if not context:
         return NO_CONTEXT
@@ -77,10 +77,17 @@ def extractive_answer(question: str, context: list[Passage] | None) -> str:
     ranked.sort(key=lambda x: (x[0], x[1]))
     if ranked and ranked[0][0] < 0:  # some passage shares words: drop those that share none
         ranked = [r for r in ranked if r[0] < 0]
-    parts = [NOTICE, ""]
-    for _, _, passage, sentences in ranked[:MAX_PASSAGES]:
+    parts, quoted = [NOTICE, ""], list[str]()
+    for _, _, passage, sentences in ranked:
+        if len(quoted) >= MAX_QUOTED:
+            break
+        sentences = [s for s in sentences if not any(near_duplicate(s, q) for q in quoted)]
+        if not sentences:
+            continue  # the same text from a near-identical file: cite the first only
+        quoted.extend(sentences)
         where = passage.source + (f", page {passage.page}" if passage.page else "")
-        parts.append(f"> {' '.join(sentences)} [{passage.n}]\n>\n> — {where}\n")
+        body = " ".join(sentences).replace("\n", "\n> ")
+        parts.append(f"> {body} [{passage.n}]\n>\n> — {where}\n")
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -104,15 +111,17 @@ class ExtractiveProvider(Provider):
 
     async def stream(
         self, model: str, messages: list[Message], opts: CallOptions
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         question = _last_user(messages)
         if opts.task == "title":
             text = title_from(question)
         else:
             text = extractive_answer(question, opts.context)
+        # The answer is known in full: send it whole (typing quotes out word by word
+        # only made the reader wait); the token count still counts words.
         pieces = re.findall(r"\S+\s*|\s+", text)
-        for piece in pieces:
-            yield piece
+        if text:
+            yield text
         prompt = "".join(m.content for m in messages)
         yield TokenCount(input_tokens=estimate_tokens(prompt), output_tokens=len(pieces))
 

@@ -7,7 +7,7 @@ answer that takes longer than ``timeout_s`` is cut, reset and passed to the next
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from google import genai
@@ -123,7 +123,7 @@ class GeminiProvider(Provider):
 
     async def stream(
         self, model: str, messages: list[Message], opts: CallOptions
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         assert self.client is not None
         link = f"{self.name}:{model}"
         counts = TokenCount()

@@ -11,7 +11,7 @@ when DOCCHAT_LLM_COMPAT_JSON_MODE says so.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import openai
@@ -95,7 +95,7 @@ class OpenAIProvider(Provider):
     def models(self) -> list[str]:
         return list(self._models)
 
-    def _params(self, model: str, messages: list[Message], opts: CallOptions) -> dict:
+    def _params(self, model: str, messages: list[Message], opts: CallOptions) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -107,7 +107,7 @@ class OpenAIProvider(Provider):
 
     async def stream(
         self, model: str, messages: list[Message], opts: CallOptions
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         assert self.client is not None
         link = f"{self.name}:{model}"
         counts = TokenCount()
@@ -139,12 +139,12 @@ class OpenAIProvider(Provider):
         return await self._structured(f"{self.name}:{model}", model, messages, opts, fmt)
 
     async def _structured(self, link: str, model: str, messages: list[Message],
-                          opts: CallOptions, fmt: dict) -> tuple[str, TokenCount]:
+                          opts: CallOptions, fmt: dict[str, Any]) -> tuple[str, TokenCount]:
         assert self.client is not None
         try:
-            resp = await self.client.chat.completions.create(
+            resp = await self.client.chat.completions.create(  # type: ignore[call-overload]
                 **self._params(model, messages, opts), response_format=fmt
-            )
+            )  # (the parameters are assembled in _params: no overload matches a dict)
         except Exception as exc:
             raise classify_stainless(exc, link, openai) from exc
         text = (resp.choices[0].message.content or "") if resp.choices else ""

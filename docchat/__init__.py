@@ -1,0 +1,1 @@
+"""docchat: what every package of the app shares: the configuration root (``settings``)."""
