@@ -1,6 +1,6 @@
 """rag: offline indexing into Chroma and hybrid retrieval with citations.
 
-Public API (see contracts.md): RagService, RagSettings, Scope, SearchResult,
+Public API (the contract is in each module's docstring): RagService, RagSettings, Scope, SearchResult,
 IndexReport, IndexProgress, DocumentInfo, TextDocument and the errors in
 rag.errors. Heavy modules (chromadb, onnxruntime) load on first use.
 """

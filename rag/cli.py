@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rag.config import RagSettings
 from rag.models import IndexProgress, Scope
 
-DEFAULT_OWNER = "cli"
+if TYPE_CHECKING:
+    from rag.store.document_store import ReconcileReport
+
+DEFAULT_OWNER = RagSettings.model_fields["cli_owner"].default
 
 
 def expand_paths(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
@@ -106,14 +110,42 @@ async def _delete(args: argparse.Namespace) -> int:
     return 0 if removed else 1
 
 
+async def _reconcile(args: argparse.Namespace) -> int:
+    from rag.service import RagService
+
+    service = await RagService.open()
+    try:
+        report = await service.reconcile(stale_after_s=args.stale_after)
+    finally:
+        await service.close()
+    print_reconcile(report)
+    return 0
+
+
+def print_reconcile(report: ReconcileReport) -> None:
+    """Print what ``reconcile`` removed: one line per swept document, then the totals."""
+    for owner, thread, doc_id, state in report.documents:
+        action = "removed" if state == "deleting" else "marked failed"
+        print(f"{action:<14} {state:<9} owner={owner} thread={thread or '-'} doc_id={doc_id}")
+    print(f"removed {report.vectors} orphan vectors and {report.keyword_rows} keyword rows;"
+          f" {len(report.documents)} unfinished documents swept;"
+          f" {report.document_vectors} orphan document vectors", flush=True)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from rag.queue.worker import run
+
+    return run(burst=args.burst)
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from rag.evaluation import runner  # lazy: another module owns the evaluation
+    from evaluation import retrieval as runner  # lazy: another module owns the evaluation
 
     return int(runner.main(args) or 0)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from rag.bench import main as bench_main
+    from bench.rag_bench import main as bench_main
 
     return int(bench_main(args) or 0)
 
@@ -122,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``python -m rag``."""
     parser = argparse.ArgumentParser(
         prog="python -m rag", description="Index documents and search them (docchat rag).")
-    parser.add_argument("--owner", default=os.environ.get("RAG_CLI_OWNER", DEFAULT_OWNER),
+    parser.add_argument("--owner", default=RagSettings().cli_owner,
                         help=f"owner (user id) of the scope (default {DEFAULT_OWNER!r})")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -142,11 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_id")
     p.add_argument("--scope", default=None, help="thread id (default: all of the owner)")
 
+    p = sub.add_parser("reconcile", help="remove chunks of documents that are not indexed"
+                       " (left by a stopped process)")
+    p.add_argument("--stale-after", type=float, default=3600.0, metavar="SECONDS",
+                   help="sweep unfinished documents not updated for this long (default 3600:"
+                        " a running app's indexing is left alone; 0 when nothing runs)")
+
+    p = sub.add_parser("worker", help="run indexing jobs from DOCCHAT_QUEUE_URL (reconciles"
+                       " first)")
+    p.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+
     p = sub.add_parser("eval", help="evaluate retrieval on a BEIR folder")
     p.add_argument("beir_dir", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
     p.add_argument("--split", default="test")
     p.add_argument("--mode", default="hybrid",
-                   choices=["dense", "bm25", "hybrid", "hybrid-rrf", "all"])
+                   choices=["dense", "bm25", "hybrid", "hybrid-rrf", "baseline-dense",
+                            "baseline-bm25", "all"],
+                   help="all: every mode and both baselines on one index")
+    p.add_argument("--sweep", nargs="?", const="", default=None, metavar="NAMES",
+                   help="also score the variants the defaults were chosen from (all, or "
+                        "a comma-separated list of names)")
+    p.add_argument("--context", choices=["on", "off"], default=None,
+                   help="context-carrying chunks (default: RAG_CHUNK_CONTEXT, on)")
+    p.add_argument("--cache", default=None,
+                   help="embedding cache file (default ~/.cache/docchat/"
+                        "eval-embeddings.sqlite); '' = none")
     p.add_argument("--json", action="store_true", help="end with one JSON line")
 
     p = sub.add_parser("bench", help="indexing throughput and query latency")
@@ -156,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store size for the query latency run")
     p.add_argument("--queries", type=int, default=100, help="queries timed")
     p.add_argument("--docs", default=None, help="folder of real text (default: Python docs)")
+    p.add_argument("--keyword-chunks", type=int, default=0, metavar="N",
+                   help="also time keyword queries at N chunks on SQLite FTS5 and on "
+                        "PostgreSQL (DATABASE_URL or --pg-url), in one run (bench/keyword_bench.py)")
+    p.add_argument("--pg-url", default=None, help="PostgreSQL URL of the keyword bench "
+                   "(default DATABASE_URL)")
+    p.add_argument("--keyword-only", action="store_true",
+                   help="only the keyword bench (skip indexing throughput and hybrid latency)")
     return parser
 
 
@@ -166,8 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _eval(args)
     if args.command == "bench":
         return _bench(args)
-    runner = {"index": _index, "search": _search, "delete": _delete}[args.command]
+    if args.command == "worker":
+        return _worker(args)
+    runner = {"index": _index, "search": _search, "delete": _delete,
+              "reconcile": _reconcile}[args.command]
+    from rag.errors import StoreUnavailableError
+
     try:
         return asyncio.run(runner(args))
+    except StoreUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

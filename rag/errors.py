@@ -45,8 +45,21 @@ class BinaryContentError(DocumentError):
 
 
 class FileTooLargeError(DocumentError):
-    """The file is larger than ``RagSettings.max_file_mb``."""
+    """The file is larger than the upload limit (``upload_max_mb``, DOCCHAT_UPLOAD_MAX_MB)."""
 
 
-class StoreError(RagError):
-    """The vector store or keyword index failed (not the document's fault)."""
+class UnsafeArchiveError(DocumentError):
+    """A zip-based file (.docx) that would expand past the limits (a zip bomb)."""
+
+
+class ParseLimitError(DocumentError):
+    """Parsing was stopped by a limit: CPU time, memory or wall-clock time."""
+
+
+class QuotaExceededError(DocumentError):
+    """The owner already has as many files (or bytes) waiting to be indexed as allowed."""
+
+
+class StoreUnavailableError(RagError):
+    """The database of the keyword index and registry cannot be reached or migrated
+    (PostgreSQL at ``DATABASE_URL``); the message names it and says what to do."""

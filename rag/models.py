@@ -1,4 +1,4 @@
-"""Public data types of the rag package (see contracts.md).
+"""Public data types of the rag package (the shapes agents and chat rely on).
 
 Everything here is plain data: no I/O, no imports of heavy libraries, so the
 agents and chat packages can import these types cheaply.
@@ -7,11 +7,12 @@ agents and chat packages can import these types cheaply.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Mode = Literal["hybrid", "dense", "bm25"]
 IndexStatus = Literal["indexed", "duplicate", "failed"]
-Stage = Literal["load", "chunk", "embed", "store", "done", "failed"]
+#: "retry": a queued job's try failed and another follows (done = try, total = max tries)
+Stage = Literal["load", "chunk", "embed", "store", "done", "failed", "retry"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,10 @@ class Scope:
 class SearchResult:
     """One retrieved chunk with what a citation needs.
 
-    score: the fused RRF score in hybrid mode, cosine similarity in dense mode,
-    -bm25() (higher is better) in bm25 mode. rank: 1-based.
+    score: in hybrid mode the fused score: by default (RAG_FUSION=convex) the convex
+    combination of min-max normalised dense and BM25 scores (in [0, 1]), with
+    RAG_FUSION=rrf the reciprocal-rank-fusion score (see rag.retrieval); cosine
+    similarity in dense mode; -bm25() (higher is better) in bm25 mode. rank: 1-based.
     """
 
     chunk_id: str
@@ -53,12 +56,17 @@ class SearchResult:
     source: str
     page: int | None
     heading: str | None
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class IndexReport:
-    """The outcome of indexing one file or text document."""
+    """The outcome of indexing one file or text document.
+
+    retryable: a failure not caused by the file (store or embedder down, a bug): the
+    job queue (rag.queue) tries it again; a bad file (``rag.errors.DocumentError``) is
+    final.
+    """
 
     path: str
     filename: str
@@ -67,6 +75,7 @@ class IndexReport:
     chunks: int
     error: str | None
     seconds: float
+    retryable: bool = False
 
 
 @dataclass
@@ -105,4 +114,4 @@ class TextDocument:
 
     name: str
     text: str
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)

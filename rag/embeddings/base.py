@@ -34,7 +34,8 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32); zero rows stay zero."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return unit
 
 
 async def embed_async(embedder: Embedder, texts: list[str]) -> np.ndarray:
@@ -44,5 +45,6 @@ async def embed_async(embedder: Embedder, texts: list[str]) -> np.ndarray:
 
     aembed = getattr(embedder, "aembed", None)
     if aembed is not None:
-        return await aembed(texts)
+        vectors: np.ndarray = await aembed(texts)
+        return vectors
     return await asyncio.to_thread(embedder.embed, texts)

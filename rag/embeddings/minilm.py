@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -43,14 +44,16 @@ def default_threads() -> int:
     Measured on this 2-core machine, 96 real chunks of up to 256 tokens: quiet,
     1 thread 10.6 chunks/s and 2 threads 18.9; with other jobs loading both cores
     (load 5-7), 1 thread 9.4-13.2 and 2 threads 6.7-8.9. A second intra-op thread
-    only pays when the other core is free (the same trap as llama.cpp's n_threads
-    in DESIGN.md): set RAG_EMBED_THREADS=1 on a machine shared with other work.
+    only pays when the other core is free (the same trap as llama.cpp's n_threads):
+    set RAG_EMBED_THREADS=1 on a machine shared with other work.
     The app's event loop stays responsive with 2 threads (scripts/bench_load.py:
     worst loop lag 38.7 ms while indexing a 100-page PDF under 20 sessions).
     """
-    env = os.environ.get("RAG_EMBED_THREADS")
-    if env:
-        return max(1, int(env))
+    from rag.config import RagSettings
+
+    configured = RagSettings().embed_threads
+    if configured:
+        return configured
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -106,7 +109,7 @@ class MiniLMEmbedder:
             out[idx] = self._run([encodings[i] for i in idx])
         return out
 
-    def _run(self, encodings: list) -> np.ndarray:
+    def _run(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)

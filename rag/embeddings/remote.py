@@ -120,11 +120,14 @@ class GeminiEmbedder(_RemoteEmbedder):
         self._config = types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT")
 
     def _request(self, texts: list[str]) -> list[list[float]]:
-        resp = self.client.models.embed_content(model=self.model, contents=texts,
+        # list[str] is a valid ContentListUnion; list invariance in the SDK's hints rejects it
+        resp = self.client.models.embed_content(model=self.model,
+                                                contents=texts,  # type: ignore[arg-type]
                                                 config=self._config)
         return [list(e.values or []) for e in resp.embeddings or []]
 
     async def _arequest(self, texts: list[str]) -> list[list[float]]:
-        resp = await self.client.aio.models.embed_content(model=self.model, contents=texts,
+        resp = await self.client.aio.models.embed_content(model=self.model,
+                                                          contents=texts,  # type: ignore[arg-type]
                                                           config=self._config)
         return [list(e.values or []) for e in resp.embeddings or []]

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pocketflow import AsyncNode, AsyncParallelBatchNode
 
+from rag.chunking import document_vector_text
 from rag.embeddings.base import embed_async
 from rag.errors import EmptyDocumentError
 from rag.indexing.context import IndexContext
-from rag.loaders import load_file, load_text_document
+from rag.loaders.files import load_file, load_text_document
 
 
 class LoadDocument(AsyncNode):
@@ -28,14 +30,16 @@ class LoadDocument(AsyncNode):
     Actions: "default". Raises a DocumentError for bad input.
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         return shared["ctx"], shared["source"]
 
-    async def exec_async(self, prep_res):
+    async def exec_async(self, prep_res: Any) -> Any:
         ctx, source = prep_res
         await ctx.emit(source.filename, "load", 0, 1)
-        limit = ctx.settings.max_file_bytes
-        if source.path is not None:
+        limit = ctx.settings.upload_max_bytes
+        if source.path is not None and ctx.parser is not None:  # untrusted: a child process
+            doc = await ctx.parser.load(source.path, source.filename, limit)
+        elif source.path is not None:
             doc = await asyncio.to_thread(load_file, source.path, source.filename, limit)
         else:
             doc = await asyncio.to_thread(
@@ -43,7 +47,7 @@ class LoadDocument(AsyncNode):
         await ctx.emit(source.filename, "load", doc.units, doc.units)
         return doc
 
-    async def post_async(self, shared, prep_res, exec_res):
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
         shared["document"] = exec_res
         return "default"
 
@@ -56,15 +60,15 @@ class CheckDuplicate(AsyncNode):
     Actions: "new" (go on to Chunk) or "duplicate" (the flow ends).
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         scope = shared["scope"]
         return shared["ctx"].store, scope.owner, scope.thread_id, shared["document"].doc_id
 
-    async def exec_async(self, prep_res):
+    async def exec_async(self, prep_res: Any) -> Any:
         store, owner, thread_id, doc_id = prep_res
         return await asyncio.to_thread(store.is_indexed, owner, thread_id, doc_id)
 
-    async def post_async(self, shared, prep_res, exec_res):
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
         if exec_res:
             shared["status"] = "duplicate"
             return "duplicate"
@@ -79,14 +83,14 @@ class SkipDuplicate(AsyncNode):
     Actions: "default" (no successor: the flow ends).
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         return shared["ctx"], shared["document"].filename
 
-    async def exec_async(self, prep_res):
+    async def exec_async(self, prep_res: Any) -> Any:
         ctx, filename = prep_res
         await ctx.emit(filename, "store", 0, 0, "already indexed in this scope")
 
-    async def post_async(self, shared, prep_res, exec_res):
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
         return "default"
 
 
@@ -98,10 +102,10 @@ class ChunkDocument(AsyncNode):
     Actions: "default". Raises EmptyDocumentError if no chunk has text.
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         return shared["ctx"], shared["scope"], shared["document"]
 
-    async def exec_async(self, prep_res):
+    async def exec_async(self, prep_res: Any) -> Any:
         ctx, scope, doc = prep_res
         chunks = await asyncio.to_thread(ctx.chunker.split, doc, scope.owner, scope.thread_id)
         if not chunks:
@@ -109,7 +113,7 @@ class ChunkDocument(AsyncNode):
         await ctx.emit(doc.filename, "chunk", len(chunks), len(chunks))
         return chunks
 
-    async def post_async(self, shared, prep_res, exec_res):
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
         shared["chunks"] = exec_res
         return "default"
 
@@ -119,26 +123,29 @@ class ReuseEmbeddings(AsyncNode):
     thread (content hash = doc_id): copy those vectors instead.
 
     Input: shared["ctx"], shared["scope"], shared["document"], shared["chunks"].
-    Output: shared["embeddings"] when reused.
+    Output: shared["embeddings"] and shared["doc_vector"] when reused (only when that
+    thread also has the document vector: else everything is embedded again).
     Actions: "reuse" (go to Store) or "embed" (go to Embed).
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         scope = shared["scope"]
         return (shared["ctx"], scope.owner, shared["document"],
                 [c.text for c in shared["chunks"]])
 
-    async def exec_async(self, prep_res):
+    async def exec_async(self, prep_res: Any) -> Any:
         ctx, owner, doc, texts = prep_res
         vectors = await asyncio.to_thread(ctx.store.reusable_vectors, owner, doc.doc_id, texts)
+        if vectors is not None and vectors[1] is None and ctx.store.doc_vectors is not None:
+            vectors = None  # indexed before document vectors: embed the document again
         if vectors is not None:
             await ctx.emit(doc.filename, "embed", 1, 1, "vectors reused from another thread")
         return vectors
 
-    async def post_async(self, shared, prep_res, exec_res):
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
         if exec_res is None:
             return "embed"
-        shared["embeddings"] = exec_res
+        shared["embeddings"], shared["doc_vector"] = exec_res
         return "reuse"
 
 
@@ -150,28 +157,32 @@ class EmbedBatch:
     filename: str
     texts: list[str]
     total: int
-    progress: list
+    progress: list[Any]
 
 
 class EmbedChunks(AsyncParallelBatchNode):
-    """Purpose: embed the chunks, batches in parallel (the embedder bounds concurrency).
+    """Purpose: embed the chunks and the whole document (its text for the document
+    vector, rag.chunking.document_vector_text, as one more text of the last batch),
+    batches in parallel (the embedder bounds concurrency).
 
-    Input: shared["ctx"], shared["chunks"].
-    Output: shared["embeddings"] (float32 (n, d), unit rows, in chunk order).
+    Input: shared["ctx"], shared["chunks"], shared["document"].
+    Output: shared["embeddings"] (float32 (n, d), unit rows, in chunk order),
+    shared["doc_vector"] (float32 (d,)).
     Actions: "default".
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         ctx, chunks = shared["ctx"], shared["chunks"]
         size = ctx.settings.embed_batch
-        texts = [c.text for c in chunks]
+        texts = [c.embedding_text for c in chunks]  # context line + chunk
+        texts.append(document_vector_text(shared["document"]))
         total = (len(texts) + size - 1) // size
-        progress: list = [0]
+        progress: list[Any] = [0]
         name = shared["document"].filename
         return [EmbedBatch(ctx, name, texts[i:i + size], total, progress)
                 for i in range(0, len(texts), size)]
 
-    async def exec_async(self, batch: EmbedBatch):
+    async def exec_async(self, batch: EmbedBatch) -> Any:
         ctx = batch.ctx
         async with ctx.embed_slots:
             vectors = await embed_async(ctx.embedder, batch.texts)
@@ -179,8 +190,9 @@ class EmbedChunks(AsyncParallelBatchNode):
         await ctx.emit(batch.filename, "embed", batch.progress[0], batch.total)
         return vectors
 
-    async def post_async(self, shared, prep_res, exec_res):
-        shared["embeddings"] = np.vstack(exec_res).astype(np.float32, copy=False)
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
+        vectors = np.vstack(exec_res).astype(np.float32, copy=False)
+        shared["embeddings"], shared["doc_vector"] = vectors[:-1], vectors[-1]
         return "default"
 
 
@@ -188,23 +200,24 @@ class StoreChunks(AsyncNode):
     """Purpose: write chunks + vectors to Chroma and the keyword index, all or nothing.
 
     Input: shared["ctx"], shared["scope"], shared["document"], shared["chunks"],
-    shared["embeddings"].
+    shared["embeddings"], shared["doc_vector"] (None: the document gets no document
+    vector).
     Output: shared["status"] ("indexed", or "duplicate" if a concurrent run won).
     Actions: "default".
     """
 
-    async def prep_async(self, shared):
+    async def prep_async(self, shared: dict[str, Any]) -> Any:
         return (shared["ctx"], shared["scope"], shared["document"], shared["chunks"],
-                shared["embeddings"])
+                shared["embeddings"], shared.get("doc_vector"))
 
-    async def exec_async(self, prep_res):
-        ctx, scope, doc, chunks, embeddings = prep_res
+    async def exec_async(self, prep_res: Any) -> Any:
+        ctx, scope, doc, chunks, embeddings, doc_vector = prep_res
         status = await asyncio.to_thread(
             ctx.store.write_document, scope.owner, scope.thread_id, doc.doc_id, doc.filename,
-            chunks, embeddings)
+            chunks, embeddings, doc_vector)
         await ctx.emit(doc.filename, "store", len(chunks), len(chunks))
         return status
 
-    async def post_async(self, shared, prep_res, exec_res):
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: Any) -> Any:
         shared["status"] = exec_res
         return "default"

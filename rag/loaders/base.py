@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from rag.errors import BinaryContentError, EmptyDocumentError, NotUtf8Error
 
@@ -43,7 +44,7 @@ class LoadedDocument:
     doc_id: str
     kind: str
     sections: list[Section]
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def units(self) -> int:

@@ -59,7 +59,8 @@ def _page_text(pdf: pdfium.PdfDocument, index: int) -> str:
     try:
         textpage = page.get_textpage()
         try:
-            return textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+            text: str = textpage.get_text_range()
+            return text.replace("\r\n", "\n").replace("\r", "\n")
         finally:
             textpage.close()
     finally:

@@ -36,7 +36,7 @@ class DenseHit:
     chunk_id: str
     score: float
     text: str
-    metadata: dict
+    metadata: dict[str, Any]
 
 
 def make_client(settings: RagSettings) -> Any:
@@ -63,9 +63,9 @@ def collection_name(base: str, embedder: Embedder, owner: str | None = None) -> 
     return name
 
 
-def scope_where(owner: str, thread_id: str | None, doc_id: str | None = None) -> dict:
+def scope_where(owner: str, thread_id: str | None, doc_id: str | None = None) -> dict[str, Any]:
     """A Chroma ``where`` filter for a scope (and optionally one document)."""
-    clauses: list[dict] = [{"owner": owner}]
+    clauses: list[dict[str, Any]] = [{"owner": owner}]
     if thread_id is not None:
         clauses.append({"thread_id": thread_id})
     if doc_id is not None:
@@ -116,11 +116,12 @@ class ChromaStore:
             return col
 
     def add(self, owner: str, ids: Sequence[str], embeddings: np.ndarray,
-            texts: Sequence[str], metadatas: Sequence[dict]) -> None:
+            texts: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
         """Upsert an owner's chunks, ``WRITE_BATCH`` at a time (at most the client's max)."""
         if any(m.get("owner") != owner for m in metadatas):
             raise ValueError("every chunk must carry the collection's owner")
         col = self.collection_for(owner, create=True)
+        assert col is not None  # create=True always returns one
         step = max(1, min(WRITE_BATCH, self.max_batch))
         for start in range(0, len(ids), step):
             end = start + step
@@ -132,16 +133,18 @@ class ChromaStore:
     def delete_ids(self, owner: str, ids: Sequence[str]) -> None:
         """Delete chunks by id (missing ids are ignored)."""
         col = self.collection_for(owner)
-        for start in range(0, len(ids), self.max_batch) if col is not None else ():
+        if col is None:
+            return
+        for start in range(0, len(ids), self.max_batch):
             col.delete(ids=list(ids[start:start + self.max_batch]))
 
-    def delete_where(self, owner: str, where: dict) -> None:
+    def delete_where(self, owner: str, where: dict[str, Any]) -> None:
         """Delete every chunk of the owner matching a filter."""
         col = self.collection_for(owner)
         if col is not None:
             col.delete(where=where)
 
-    def count(self, owner: str, where: dict | None = None) -> int:
+    def count(self, owner: str, where: dict[str, Any] | None = None) -> int:
         """The owner's chunks matching a filter (all of them without one)."""
         col = self.collection_for(owner)
         if col is None:
@@ -151,17 +154,20 @@ class ChromaStore:
         return len(col.get(where=where, include=[])["ids"])
 
     def query(self, owner: str, embedding: np.ndarray, thread_id: str | None,
-              k: int) -> list[DenseHit]:
-        """The k nearest chunks of the owner (of one thread if given), best first."""
+              k: int, with_text: bool = True) -> list[DenseHit]:
+        """The k nearest chunks of the owner (of one thread if given), best first;
+        ``with_text=False`` leaves each hit's text empty (not read from the store)."""
         col = self.collection_for(owner)
         if col is None or k <= 0:
             return []
         res = col.query(
             query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
             n_results=k, where={"thread_id": thread_id} if thread_id is not None else None,
-            include=["documents", "metadatas", "distances"],
+            include=["documents", "metadatas", "distances"] if with_text
+            else ["metadatas", "distances"],
         )
-        ids, docs = res["ids"][0], res["documents"][0]
+        ids = res["ids"][0]
+        docs = res["documents"][0] if with_text else [""] * len(ids)
         metas, dists = res["metadatas"][0], res["distances"][0]
         return [
             DenseHit(i, 1.0 - float(d), t or "", dict(m or {}))
@@ -169,16 +175,80 @@ class ChromaStore:
             if (m or {}).get("owner") == owner
         ]
 
-    def vectors(self, owner: str, where: dict) -> dict[int, tuple[str, np.ndarray]]:
-        """chunk_index -> (text, vector) of the owner's chunks matching a filter."""
+    def nearest_ids(self, owner: str, embedding: np.ndarray,
+                    ids: Sequence[str]) -> list[DenseHit]:
+        """The owner's entries of these ids (missing ones are skipped), scored by exact
+        cosine to ``embedding`` (unit vectors), best first; for a few documents' chunks,
+        not a whole collection."""
+        col = self.collection_for(owner)
+        if col is None or not ids:
+            return []
+        res = col.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        if not res["ids"]:
+            return []
+        matrix = np.asarray(res["embeddings"], dtype=np.float32).reshape(len(res["ids"]), -1)
+        scores = matrix @ np.asarray(embedding, dtype=np.float32)
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], res["ids"][i]))
+        return [DenseHit(res["ids"][i], float(scores[i]), res["documents"][i] or "",
+                         dict(res["metadatas"][i] or {}))
+                for i in order if (res["metadatas"][i] or {}).get("owner") == owner]
+
+    def vectors(self, owner: str, where: dict[str, Any]) -> dict[int, tuple[str, np.ndarray]]:
+        """chunk_index -> (text, vector) of the owner's entries matching a filter (a
+        document vector, without chunk_index, is index 0)."""
         col = self.collection_for(owner)
         if col is None:
             return {}
         res = col.get(where=where, include=["documents", "metadatas", "embeddings"])
         return {
-            int(m["chunk_index"]): (t or "", np.asarray(e, dtype=np.float32))
+            int(m.get("chunk_index", 0)): (t or "", np.asarray(e, dtype=np.float32))
             for t, m, e in zip(res["documents"], res["metadatas"], res["embeddings"])
         }
+
+    def drop(self, owner: str) -> bool:
+        """Delete the owner's whole collection (every vector, orphans included); True if
+        it existed."""
+        with self._lock:
+            self._collections.pop(owner, None)
+            try:
+                self.client.delete_collection(collection_name(self.base_name, self.embedder,
+                                                              owner))
+            except (NotFoundError, ValueError):
+                return False
+            return True
+
+    def existing(self, owners: set[str]) -> set[str]:
+        """Those of ``owners`` that have a collection in this store (one listing)."""
+        names = {collection_name(self.base_name, self.embedder, o): o for o in owners}
+        listed = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        return {owner for name, owner in names.items() if name in listed}
+
+    def scan(self, page: int = 1000) -> dict[tuple[str, str, str], list[str]]:
+        """Every chunk of every owner's collection of this store, grouped by document.
+
+        Returns:
+            {(owner, thread_id ('' = none), doc_id): [chunk ids]}, read ``page`` at a time.
+        """
+        prefix = collection_name(self.base_name, self.embedder) + "_"
+        found: dict[tuple[str, str, str], list[str]] = {}
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if not name.startswith(prefix):
+                continue
+            col = self.client.get_collection(name=name,
+                                             embedding_function=self.embedding_function)
+            offset = 0
+            while True:
+                res = col.get(include=["metadatas"], limit=page, offset=offset)
+                for cid, meta in zip(res["ids"], res["metadatas"]):
+                    meta = meta or {}
+                    key = (str(meta.get("owner", "")), str(meta.get("thread_id") or ""),
+                           str(meta.get("doc_id", "")))
+                    found.setdefault(key, []).append(cid)
+                if len(res["ids"]) < page:
+                    break
+                offset += page
+        return found
 
     def close(self) -> None:
         """Release the client; Chroma stops a shared local system with its last client."""

@@ -1,4 +1,6 @@
-"""Keyword (BM25) index: SQLite FTS5 with the porter/unicode61 tokenizer.
+"""Keyword (BM25) index: the :class:`KeywordIndex` protocol and its embedded
+implementation, SQLite FTS5 with the porter/unicode61 tokenizer (the PostgreSQL one is
+``rag.store.pg_keyword``; ``rag.store.backend.open_index`` picks one from the settings).
 
 Incremental (insert/delete per document) and filtered by owner/thread in SQL,
 which a static in-memory BM25 index cannot do cheaply. Scores are SQLite's
@@ -14,7 +16,7 @@ import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.chunking import Chunk
 from rag.store.sqlite import SqliteDB
@@ -39,17 +41,30 @@ class KeywordHit:
     chunk_id: str
     score: float
     text: str
-    metadata: dict
+    metadata: dict[str, Any]
 
 
 class KeywordIndex(Protocol):
-    """What hybrid search needs from a keyword index."""
+    """What hybrid search and ``DocumentStore`` need from a keyword index.
 
-    def add(self, conn: sqlite3.Connection, chunks: Sequence[Chunk]) -> None: ...
-    def delete(self, conn: sqlite3.Connection, owner: str, thread_id: str | None,
+    ``conn`` is a connection of the backend's database inside a transaction opened by
+    its ``transaction()`` (``SqliteDB`` or ``rag.store.postgres.PostgresDB``), so keyword
+    rows and registry rows commit together. Scores: higher is better.
+    """
+
+    def add(self, conn: Any, chunks: Sequence[Chunk]) -> None: ...
+    def delete(self, conn: Any, owner: str, thread_id: str | None,
                doc_id: str) -> list[str]: ...
+    def delete_ids(self, conn: Any, chunk_ids: Sequence[str]) -> None: ...
     def search(self, query: str, owner: str, thread_id: str | None, k: int
                ) -> list[KeywordHit]: ...
+    def count(self, owner: str, thread_id: str | None) -> int: ...
+    def count_distinct(self, owner: str) -> int: ...
+    def owners(self) -> set[str]: ...
+    def pages(self, owner: str) -> dict[str, int]: ...
+    def delete_owner(self, conn: Any, owner: str) -> int: ...
+    def rename_owner(self, conn: Any, old: str, new: str) -> int: ...
+    def delete_unindexed(self, conn: Any, older_than: str | None) -> int: ...
 
 
 def fts_query(text: str) -> str | None:
@@ -74,13 +89,14 @@ class Fts5KeywordIndex:
         self.db = db
 
     def add(self, conn: sqlite3.Connection, chunks: Sequence[Chunk]) -> None:
-        """Insert chunks inside the caller's transaction."""
+        """Insert chunks inside the caller's transaction; the FTS index gets each chunk's
+        context (title > heading path) and text as two columns, BM25 over both."""
         conn.executemany(
-            "INSERT INTO chunks (chunk_id, owner, thread_id, doc_id, chunk_index, text, metadata)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks (chunk_id, owner, thread_id, doc_id, chunk_index, text, metadata,"
+            " context) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (c.chunk_id, c.metadata["owner"], c.metadata["thread_id"], c.metadata["doc_id"],
-                 c.metadata["chunk_index"], c.text, json.dumps(c.metadata))
+                 c.metadata["chunk_index"], c.text, json.dumps(c.metadata), c.context)
                 for c in chunks
             ],
         )
@@ -119,8 +135,51 @@ class Fts5KeywordIndex:
         where, params = _scope_sql(owner, thread_id)
         return int(self.db.query(f"SELECT count(*) FROM chunks WHERE {where}", params)[0][0])
 
+    def count_distinct(self, owner: str) -> int:
+        """Distinct (doc_id, chunk_index) of an owner: a document in two threads once."""
+        return int(self.db.query(
+            "SELECT count(*) FROM (SELECT DISTINCT doc_id, chunk_index FROM chunks"
+            " WHERE owner = ?)", (owner,))[0][0])
 
-def _scope_sql(owner: str, thread_id: str | None, prefix: str = "") -> tuple[str, tuple]:
+    def owners(self) -> set[str]:
+        """Every owner with keyword rows."""
+        return {str(r[0]) for r in self.db.query("SELECT DISTINCT owner FROM chunks")}
+
+    def pages(self, owner: str) -> dict[str, int]:
+        """Distinct PDF pages with chunks, per document of ``owner`` (documents without
+        page numbers are absent)."""
+        rows = self.db.query(
+            "SELECT doc_id, count(DISTINCT json_extract(metadata, '$.page')) FROM chunks"
+            " WHERE owner = ? AND json_extract(metadata, '$.page') IS NOT NULL"
+            " GROUP BY doc_id", (owner,))
+        return {str(doc_id): int(n) for doc_id, n in rows}
+
+    def delete_owner(self, conn: sqlite3.Connection, owner: str) -> int:
+        """Delete every keyword row of an owner; rows removed."""
+        return int(conn.execute("DELETE FROM chunks WHERE owner = ?", (owner,)).rowcount)
+
+    def rename_owner(self, conn: sqlite3.Connection, old: str, new: str) -> int:
+        """Move an owner's keyword rows (and their metadata's owner) to ``new``."""
+        return int(conn.execute(
+            "UPDATE chunks SET owner = ?, metadata = json_set(metadata, '$.owner', ?)"
+            " WHERE owner = ?", (new, new, old)).rowcount)
+
+    def delete_unindexed(self, conn: sqlite3.Connection, older_than: str | None) -> int:
+        """Delete keyword rows whose document is not ``indexed`` in their scope, leaving
+        those whose registry row was updated at or after ``older_than`` (ISO 8601 UTC;
+        None: no such exception). Returns the rows removed."""
+        sql = ("DELETE FROM chunks WHERE NOT EXISTS (SELECT 1 FROM documents d"
+               " WHERE d.owner = chunks.owner AND d.thread_id = chunks.thread_id"
+               " AND d.doc_id = chunks.doc_id AND d.state = 'indexed')")
+        if older_than is None:
+            return int(conn.execute(sql).rowcount)
+        sql += (" AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.owner = chunks.owner"
+                " AND d.thread_id = chunks.thread_id AND d.doc_id = chunks.doc_id"
+                " AND d.updated_at >= ?)")
+        return int(conn.execute(sql, (older_than,)).rowcount)
+
+
+def _scope_sql(owner: str, thread_id: str | None, prefix: str = "") -> tuple[str, tuple[Any, ...]]:
     if thread_id is None:
         return f"{prefix}owner = ?", (owner,)
     return f"{prefix}owner = ? AND {prefix}thread_id = ?", (owner, thread_id)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -31,18 +32,31 @@ CREATE TABLE IF NOT EXISTS chunks (
     doc_id TEXT NOT NULL,
     chunk_index INTEGER NOT NULL,
     text TEXT NOT NULL,
-    metadata TEXT NOT NULL            -- JSON
+    metadata TEXT NOT NULL,           -- JSON
+    context TEXT NOT NULL DEFAULT ''  -- title > heading path, keyword-indexed with text
 );
 CREATE INDEX IF NOT EXISTS chunks_scope ON chunks (owner, thread_id, doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='rowid', tokenize='porter unicode61'
+    context, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.rowid, new.text);
+    INSERT INTO chunks_fts(rowid, context, text) VALUES (new.rowid, new.context, new.text);
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO chunks_fts(chunks_fts, rowid, context, text)
+        VALUES ('delete', old.rowid, old.context, old.text);
 END;
+"""
+
+#: A database from before context-carrying chunks: add the column, rebuild the FTS
+#: table with its two columns (old chunks get an empty context until re-indexed).
+MIGRATE_CONTEXT = """
+BEGIN IMMEDIATE;
+ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';
+DROP TRIGGER IF EXISTS chunks_ai;
+DROP TRIGGER IF EXISTS chunks_ad;
+DROP TABLE IF EXISTS chunks_fts;
+COMMIT;
 """
 
 
@@ -59,6 +73,14 @@ class SqliteDB:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=5000")
         self.conn.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(chunks)")}
+        if "context" not in columns:
+            self.conn.executescript(MIGRATE_CONTEXT)
+            self.conn.executescript(SCHEMA)
+            self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -72,7 +94,7 @@ class SqliteDB:
                 raise
             self.conn.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+    def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query under the lock and fetch all rows."""
         with self.lock:
             return self.conn.execute(sql, params).fetchall()
