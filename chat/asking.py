@@ -11,12 +11,24 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import chainlit as cl
 
-from chat.citations import citation_elements, sources_footer
+from agents.extractive_answer import DECLINE
+from chat.citations import (
+    METADATA_KEY,
+    citation_elements,
+    citation_records,
+    sources_footer,
+    without_remote_images,
+)
 from chat.steps import AnswerStream, FlowRenderer
+
+if TYPE_CHECKING:
+    from agents.memory import Memory, RunResult
+    from agents.protocols import Retriever, Router
+    from rag.models import Scope
 
 log = logging.getLogger(__name__)
 TASK_KEY = "flow_task"
@@ -36,23 +48,41 @@ class Question:
     """
 
     text: str
-    scope: Any
-    memory: Any
+    scope: Scope
+    memory: Memory
     k: int = 5
     answer_model: str | None = None
 
 
-def reply_text(result: Any) -> str:
+def reply_text(result: RunResult) -> str:
     """The reply shown: the answer, then a ``Sources:`` line for its citations."""
-    answer = (result.answer or "").rstrip()
+    answer = without_remote_images(result.answer or "").rstrip()
     if "**Sources:**" in answer:
         return answer
     return answer + sources_footer(result.citations, answer)
 
 
-async def run_question(question: Question, *, rag: Any, router: Any,
-                       thread_id: str | None, parent_id: str | None) -> Any:
+UNSUPPORTED_NOTE = ("\n\n_Not supported by your documents: the check could not match "
+                    "this answer to the passages, so treat it with care._")
+
+
+def support_note(result: RunResult) -> str:
+    """A line under the answer when the run says it is not supported by the passages
+    (``RunResult.supported is False``; absent or None shows nothing). A reply that
+    already declines (:data:`agents.extractive_answer.DECLINE`) gets none: it says so."""
+    answer = result.answer or ""
+    if getattr(result, "supported", None) is False and UNSUPPORTED_NOTE.strip() not in \
+            answer and DECLINE not in answer:
+        return UNSUPPORTED_NOTE
+    return ""
+
+
+async def run_question(question: Question, *, rag: Retriever, router: Router,
+                       thread_id: str | None, parent_id: str | None) -> RunResult | None:
     """Run ``agents.runner.ask`` for ``question``, rendering it live.
+
+    ``rag`` and ``router`` are the flow's protocols (``agents.protocols``); chat passes
+    its ``RagService`` and ``LLMRouter``, which mypy checks satisfy them.
 
     Returns:
         The ``RunResult``, or None when the run failed (the reply says why).
@@ -75,11 +105,15 @@ async def run_question(question: Question, *, rag: Any, router: Any,
     except Exception as exc:
         log.exception("run failed")
         await renderer.close("Failed")
-        await stream.finish(f"Sorry, I could not answer: {exc}")
+        await stream.finish(f"Sorry, I could not answer ({type(exc).__name__}); "
+                            "please try again.")
         return None
     finally:
         cl.user_session.set(TASK_KEY, None)
-    await stream.finish(reply_text(result), citation_elements(result.citations, result.answer))
+    await stream.finish(reply_text(result) + support_note(result),
+                        citation_elements(result.citations, result.answer),
+                        {METADATA_KEY: citation_records(result.citations, result.answer),
+                         "supported": getattr(result, "supported", None)})
     return result
 
 

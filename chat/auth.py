@@ -22,10 +22,10 @@ import chainlit as cl
 from chainlit.data.storage_clients.base import BaseStorageClient
 
 from chat.config import AppSettings, get_settings
-from chat.data_layer import DocChatDataLayer
-from chat.db import upgrade_database
-from chat.storage import make_storage_client
-from chat.users import UserError, UserStore
+from chat.persistence.data_layer import DocChatDataLayer
+from chat.persistence.db import upgrade_database
+from chat.persistence.storage import make_storage_client
+from chat.persistence.users import UserError, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ def get_app_data_layer(settings: AppSettings | None = None) -> DocChatDataLayer:
     if _data_layer is None:
         settings = settings or get_settings()
         _data_layer = DocChatDataLayer(
-            settings.database_url, storage_provider=make_storage_client(settings)
+            settings.database_url, storage_provider=make_storage_client(settings),
+            retry_budget_s=settings.db_retry_s, pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
         )
     return _data_layer
 
@@ -94,7 +96,9 @@ async def authenticate(
 ) -> cl.User | None:
     """The Chainlit user for a correct name and password, else None (never raises for bad input).
 
-    Returns: cl.User(identifier=name, metadata={"role": role, "provider": "credentials"}).
+    Returns: cl.User(identifier=name, metadata={"role", "provider": "credentials",
+        "uid": stable user id, "tv": token version}); the token carries uid and tv, and
+        chat.access refuses it once the user is removed or its version is raised.
     Raises: SQLAlchemyError when the database is down.
     """
     if not username or not password or len(password) > 1024:
@@ -104,7 +108,9 @@ async def authenticate(
         log.info("login refused for %r", username[:64])
         return None
     return cl.User(
-        identifier=info.identifier, metadata={"role": info.role, "provider": "credentials"}
+        identifier=info.identifier,
+        metadata={"role": info.role, "provider": "credentials", "uid": info.user_id,
+                  "tv": info.token_version},
     )
 
 

@@ -9,13 +9,29 @@ and sharing (``chat.sharing``).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import chainlit as cl
+from chainlit.types import CommandDict, ThreadDict
 
-from chat import asking, documents, services, session_state, sharing, titles, uploads
+from chat import (
+    access,
+    asking,
+    documents,
+    guards,
+    instance,
+    services,
+    session_state,
+    sharing,
+    titles,
+    uploads,
+)
 from chat.auth import authenticate, ensure_auth_secret, get_app_data_layer, prepare_app
+from chat.config import align_chainlit_upload_limit
+from chat.scope import WIDEN_ACTION, ThreadPreferringRetriever, found_nothing, scope_reply
+from chat.owners import document_owner
 from chat.session_state import ChatPrefs
+from chat.web_security import install_web_security
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +42,55 @@ TITLED_KEY = "titled"
 # --- start-up, auth, persistence ------------------------------------------------------
 # Chainlit checks CHAINLIT_AUTH_SECRET before start-up: set it (or generate it) now.
 ensure_auth_secret()
+# Chainlit's shutdown deletes its files folder: this instance gets one of its own.
+instance.use_own_files_dir()
+# One upload limit: Chainlit's max_size_mb follows DOCCHAT_UPLOAD_MAX_MB (warns if not).
+align_chainlit_upload_limit()
+# CSP, Secure cookies and origins: before uvicorn builds the middleware stack.
+install_web_security()
 
 
 async def _rag_ready() -> Any:
     return await (await services.get_rag()).check()
 
 
+async def _indexing_ready() -> Any:
+    """Fails when every indexing slot is busy and too many files wait (RAG_READY_MAX_WAITING);
+    with a queue (DOCCHAT_QUEUE_URL), when Redis does not answer."""
+    rag, indexer = await services.get_rag(), await services.get_indexer()
+    if indexer is not rag:
+        return await indexer.check()
+    load = rag.indexing_load()
+    if load["saturated"]:
+        raise RuntimeError(f"indexing saturated: {load['running']}/{load['slots']} slots busy,"
+                           f" {load['waiting']} files waiting")
+    return load
+
+
 @cl.on_app_startup
 async def on_app_startup() -> None:
     """Migrate the database, create the first admin, add routes, warm up retrieval."""
-    from chat import loop_probe
+    from chainlit.data import get_data_layer
+
+    from bench import loop_probe
+    from chat.api import install_api
+    from chat.config import get_settings
     from chat.logging import configure
     from chat.routes import install_routes
+    from chat.ui_routes import install_ui_routes
 
     configure()
     await prepare_app()
-    install_routes({"rag": _rag_ready})
+    settings = get_settings()
+    install_routes({"rag": _rag_ready, "indexing": _indexing_ready,
+                    "models": services.models_status})
+    install_ui_routes()
+    guards.install_upload_guard()
+    guards.install_message_limit(settings.max_message_chars,
+                                 int(settings.socket_max_mb * 1024 * 1024))
+    access.install_socket_checks()  # after the message limit: it wraps what is installed
+    await instance.recover(get_data_layer(), services.uploads_dir())
+    install_api()
     await services.warm_up()
     loop_probe.start_if_enabled()
 
@@ -60,7 +109,7 @@ async def password_auth(username: str, password: str) -> cl.User | None:
 
 @cl.data_layer
 def data_layer() -> Any:
-    """The SQLAlchemy data layer with the fixes DESIGN.md lists."""
+    """The SQLAlchemy data layer with the fixes listed in chat.persistence.data_layer."""
     return get_app_data_layer()
 
 
@@ -69,7 +118,7 @@ def _owner() -> str:
     user = cl.user_session.get("user")
     if user is None:
         raise PermissionError("log in first")
-    return user.identifier
+    return document_owner(getattr(user, "id", None))  # PersistedUser.id, the stable id
 
 
 def _prefs() -> ChatPrefs:
@@ -83,7 +132,7 @@ async def _show_settings(prefs: ChatPrefs) -> ChatPrefs:
     router = services.get_router()
     available = router.available_models()
     await session_state.settings_widgets(available, prefs).send()
-    await cl.context.emitter.set_commands(documents.COMMANDS)
+    await cl.context.emitter.set_commands(cast("list[CommandDict]", documents.COMMANDS))
     return prefs
 
 
@@ -101,7 +150,7 @@ async def on_chat_start() -> None:
 
 
 @cl.on_chat_resume
-async def on_chat_resume(thread: dict) -> None:
+async def on_chat_resume(thread: ThreadDict) -> None:
     """Reopened thread: restore memory, scope and settings from its metadata."""
     session_state.forget_share_flags()
     metadata = session_state.thread_metadata(thread)
@@ -137,9 +186,27 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 
 
 # --- messages ---------------------------------------------------------------------------
+NOT_SAVED = ("The database is unavailable: this exchange could not be saved to your "
+             "history. Please try again in a moment.")
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    """Index attached files, then answer the text (if any) with the supervisor flow."""
+    """Index attached files, then answer the text (if any) with the supervisor flow.
+
+    A database failure that outlasts the data layer's retries tells the user the turn
+    was not saved, never the SQL (Chainlit would show ``str(error)``: statement and
+    parameters, conversation text included)."""
+    from chat.persistence.db import unavailable_errors
+
+    try:
+        await _on_message(message)
+    except unavailable_errors() as error:
+        log.error("turn not saved, database error: %s", type(error).__name__)
+        await cl.ErrorMessage(content=NOT_SAVED, author="Error").send()
+
+
+async def _on_message(message: cl.Message) -> None:
     copies, folder = await uploads.copy_uploads(message, services.uploads_dir())  # at once
     owner, thread_id = _owner(), cl.context.session.thread_id
     parent_id = cl.context.current_step.id if cl.context.current_step else None
@@ -150,7 +217,7 @@ async def on_message(message: cl.Message) -> None:
             from rag.models import Scope
 
             reports = await uploads.index_uploads(
-                rag, copies, Scope(owner=owner, thread_id=thread_id), parent_id=parent_id)
+                await services.get_indexer(), copies, Scope(owner=owner, thread_id=thread_id), parent_id=parent_id)
     finally:
         uploads.remove_copies(folder)
 
@@ -159,19 +226,10 @@ async def on_message(message: cl.Message) -> None:
         return
     text = (message.content or "").strip()
     if not text:
-        if reports:
-            await cl.Message(content=_uploads_summary(reports)).send()
+        if reports:  # the progress message already ends with the summary
             await _name_thread(None, [c.name for c in copies])
         return
     await _answer(text, owner, thread_id, parent_id, rag)
-
-
-def _uploads_summary(reports: list) -> str:
-    done = [r for r in reports if r.status in ("indexed", "duplicate")]
-    lines = [uploads.summary_text(r) for r in reports]
-    names = [f"**{r.filename}**: {line}" for r, line in zip(reports, lines)]
-    tail = "Ask me anything about them." if done else "Nothing new was indexed."
-    return "\n".join(f"- {n}" for n in names) + f"\n\n{tail}"
 
 
 async def _answer(text: str, owner: str, thread_id: str, parent_id: str | None,
@@ -181,13 +239,17 @@ async def _answer(text: str, owner: str, thread_id: str, parent_id: str | None,
 
     prefs = _prefs()
     memory = Memory.from_dict(cl.user_session.get(MEMORY_KEY) or {})
-    scope = Scope(owner=owner, thread_id=thread_id if prefs.scope == "thread" else None)
+    thread_only = prefs.scope == session_state.SCOPE_THREAD
+    scope = Scope(owner=owner, thread_id=thread_id if thread_only else None)
     question = asking.Question(text=text, scope=scope, memory=memory, k=prefs.k,
                                answer_model=prefs.answer_model)
-    result = await asking.run_question(question, rag=rag, router=services.get_router(),
+    retriever = rag if thread_only else ThreadPreferringRetriever(rag, thread_id)
+    result = await asking.run_question(question, rag=retriever, router=services.get_router(),
                                        thread_id=thread_id, parent_id=parent_id)
     if result is None:
         return
+    if found_nothing(result):
+        await scope_reply(text, thread_only).send()
     cl.user_session.set(MEMORY_KEY, result.memory.to_dict())
     await session_state.save_thread_state(thread_id, memory=result.memory.to_dict(),
                                           prefs=prefs)
@@ -219,15 +281,47 @@ async def on_stop() -> None:
 
 @cl.action_callback(documents.DELETE_ACTION)
 async def on_delete_document(action: cl.Action) -> None:
-    """A document's delete button: remove it and its chunks."""
+    """A document's delete button: ask first (nothing is deleted on this click)."""
+    await documents.ask_to_confirm(action.payload or {})
+
+
+@cl.action_callback(documents.CONFIRM_ACTION)
+async def on_delete_document_confirmed(action: cl.Action) -> None:
+    """"Delete" in the confirmation: remove the document and its chunks, list again."""
     rag = await services.get_rag()
-    text = await documents.delete_document(rag, _owner(), action.payload or {})
+    payload = action.payload or {}
+    text = await documents.delete_document(rag, _owner(), payload)
+    await documents.settle_confirmation(str(payload.get("doc_id") or ""), text)
+    await documents.list_documents_message(rag, _owner(), cl.context.session.thread_id)
+
+
+@cl.action_callback(documents.KEEP_ACTION)
+async def on_delete_document_cancelled(action: cl.Action) -> None:
+    """"Keep it" in the confirmation: nothing is deleted."""
+    payload = action.payload or {}
+    await documents.settle_confirmation(str(payload.get("doc_id") or ""),
+                                        f"Kept {payload.get('filename') or 'the document'}.")
+
+
+@cl.action_callback(WIDEN_ACTION)
+async def on_widen_scope(action: cl.Action) -> None:
+    """"Search all my documents": switch this thread's scope to all, ask again."""
+    settings = dict(cl.context.session.chat_settings or {})
+    settings["scope"] = session_state.SCOPE_ALL
+    cl.context.session.chat_settings = settings
+    prefs = await _show_settings(_prefs())
+    await session_state.save_thread_state(
+        cl.context.session.thread_id, memory=cl.user_session.get(MEMORY_KEY), prefs=prefs)
     await action.remove()
-    await cl.Message(content=text).send()
+    question = str((action.payload or {}).get("question") or "").strip()
+    if question:
+        await cl.Message(content=f"Searching all your documents for: {question}").send()
+        owner, thread_id = _owner(), cl.context.session.thread_id
+        await _answer(question, owner, thread_id, None, await services.get_rag())
 
 
 # --- sharing ----------------------------------------------------------------------------
 @cl.on_shared_thread_view
-async def on_shared_thread_view(thread: dict, viewer: cl.User | None) -> bool:
+async def on_shared_thread_view(thread: ThreadDict, viewer: cl.User | None) -> bool:
     """Allow a shared link only for a thread its author shared (or to the author)."""
     return sharing.may_view_shared(thread, viewer)

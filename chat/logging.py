@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 EVENTS_LOGGER = "docchat.events"
@@ -48,7 +48,7 @@ def configure(stream: Any = None) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _round(value: float | None) -> float | None:
@@ -82,7 +82,7 @@ def log_index(*, thread_id: str | None, owner: str, filename: str, status: str,
 
     Args:
         thread_id: the thread the file was uploaded in.
-        owner: the user's identifier.
+        owner: the document owner (the user's stable id).
         filename: the name the user gave the file.
         status: ``indexed`` / ``duplicate`` / ``failed``.
         chunks: chunks stored.

@@ -1,7 +1,9 @@
-"""HTTP routes added to Chainlit's FastAPI app: element files and readiness.
+"""HTTP routes added to Chainlit's FastAPI app: element files, readiness, and the
+checked versions of Chainlit's login, feedback and shared-thread routes.
 
 Chainlit's UI catch-all `GET /{full_path:path}` answers every path registered after it,
-so `install_routes` moves our routes ahead of it in `app.router.routes`.
+and the first route matching a path wins, so `install_routes` puts ours first in
+`app.router.routes`.
 Chainlit's own `/health` (liveness) stays as it is.
 """
 
@@ -14,36 +16,26 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from chainlit.auth.cookie import get_token_from_cookies
-from chainlit.auth.jwt import decode_jwt
 from chainlit.data import get_data_layer
 from fastapi import Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 
-from chat.storage import LocalStorageClient, UnsafeKeyError, safe_key
+from chat.access import install_access_checks, request_user_identifier
+from chat.login import login
+from chat.persistence.storage import LocalStorageClient, UnsafeKeyError, safe_key
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[Any] | Any]
 CHECK_TIMEOUT_S = 5.0
-
-
-def viewer_identifier(request: Request) -> str | None:
-    """Identifier of the logged-in user from Chainlit's auth cookie or a Bearer token.
-
-    Returns None when there is no token or it does not verify (bad signature, expired).
-    """
-    token = get_token_from_cookies(request.cookies)
-    if not token:
-        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else None
-    if not token:
-        return None
-    try:
-        return decode_jwt(token).identifier
-    except Exception:  # noqa: BLE001 - any invalid token is "not logged in"
-        return None
+# An uploaded file is the uploader's content on our origin: always a download, never
+# sniffed into HTML, and sandboxed should a browser render it anyway.
+FILE_HEADERS = {
+    "Cache-Control": "private, max-age=300",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
 
 
 async def serve_element_file(request: Request, object_key: str):
@@ -51,8 +43,10 @@ async def serve_element_file(request: Request, object_key: str):
 
     401 without a valid login; 404 for unknown keys, unsafe keys and threads the viewer
     may not see (the author, or anyone logged in when the author shared the thread).
+    Always served as an attachment with ``nosniff`` and a sandboxing CSP: an uploaded
+    ``.html`` never runs on the app's origin.
     """
-    viewer = viewer_identifier(request)
+    viewer = await request_user_identifier(request)
     if viewer is None:
         return JSONResponse({"detail": "Unauthorized"}, status_code=401)
     data_layer = get_data_layer()
@@ -72,11 +66,9 @@ async def serve_element_file(request: Request, object_key: str):
     info = await asyncio.to_thread(storage.read_info, key)
     if info is None:
         return JSONResponse({"detail": "Not found"}, status_code=404)
-    path, mime, disposition = info
-    headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
-    if disposition:
-        headers["Content-Disposition"] = disposition
-    return FileResponse(path, media_type=mime, headers=headers)
+    path, mime, _disposition = info
+    return FileResponse(path, media_type=mime, headers=FILE_HEADERS,
+                        content_disposition_type="attachment", filename=path.name)
 
 
 async def _run_check(check: ReadinessCheck) -> Any:
@@ -148,14 +140,18 @@ def install_routes(
         return JSONResponse(report, status_code=status)
 
     root = (config.run.root_path or "").rstrip("/")
-    routes = {
-        f"{root}/ready": (ready, ["GET"], "docchat_ready"),
-        f"{root}/files/{{object_key:path}}": (serve_element_file, ["GET"], "docchat_files"),
-    }
-    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in routes]
-    for path, (endpoint, methods, name) in routes.items():
-        app.add_api_route(path, endpoint, methods=methods, name=name, include_in_schema=False)
-    _move_ahead_of_catch_all(app, set(routes))
+    routes = [
+        ("/ready", ready, ["GET"], "docchat_ready"),
+        ("/files/{object_key:path}", serve_element_file, ["GET"], "docchat_files"),
+        ("/login", login, ["POST"], "docchat_login"),
+        *install_access_checks(app),
+    ]
+    names = {name for *_, name in routes}
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "name", None) not in names]
+    for path, endpoint, methods, name in routes:
+        app.add_api_route(root + path, endpoint, methods=methods, name=name,
+                          include_in_schema=False)
+    _move_to_front(app, names)
 
 
 def _is_catch_all(route: Any) -> bool:
@@ -167,7 +163,20 @@ def _is_catch_all(route: Any) -> bool:
     return included is not None and any(_is_catch_all(r) for r in included.routes)
 
 
+def _move_to_front(app: Any, names: set[str]) -> None:
+    """Put our routes first: ahead of the UI catch-all and of the Chainlit routes they
+    replace (/login, /feedback, /project/share/{id})."""
+    ours = [r for r in app.router.routes if getattr(r, "name", None) in names]
+    rest = [r for r in app.router.routes if r not in ours]
+    app.router.routes[:] = ours + rest
+    mark_changed = getattr(app.router, "_mark_routes_changed", None)
+    if callable(mark_changed):
+        mark_changed()
+
+
 def _move_ahead_of_catch_all(app: Any, paths: set[str]) -> None:
+    """Put the routes at ``paths`` just ahead of the UI catch-all (used by
+    bench.loop_probe for its debug routes)."""
     ours = [r for r in app.router.routes if getattr(r, "path", None) in paths]
     rest = [r for r in app.router.routes if r not in ours]
     at = next((i for i, r in enumerate(rest) if _is_catch_all(r)), len(rest))

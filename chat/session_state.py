@@ -13,7 +13,9 @@ never re-share a thread its author unshared.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import chainlit as cl
 from chainlit.input_widget import Select, Slider
@@ -32,12 +34,13 @@ class ChatPrefs:
     Attributes:
         answer_model: ``"provider:model"`` put first for the answer, None = router default.
         k: chunks retrieved per question (1..20).
-        scope: ``"thread"`` (this thread's documents) or ``"all"`` (all of mine).
+        scope: ``"all"`` (all of mine, this thread's files first; the default) or
+            ``"thread"`` (this thread's documents only).
     """
 
     answer_model: str | None = None
     k: int = 5
-    scope: str = SCOPE_THREAD
+    scope: str = SCOPE_ALL
 
     @classmethod
     def from_settings(cls, settings: dict | None, available: list[str],
@@ -53,7 +56,7 @@ class ChatPrefs:
             k = default_k
         scope = settings.get("scope")
         return cls(answer_model=model, k=max(1, min(MAX_K, k)),
-                   scope=scope if scope in (SCOPE_THREAD, SCOPE_ALL) else SCOPE_THREAD)
+                   scope=scope if scope in (SCOPE_THREAD, SCOPE_ALL) else SCOPE_ALL)
 
     def to_settings(self) -> dict:
         """The Chainlit chat-settings dict these preferences stand for."""
@@ -68,22 +71,28 @@ def settings_widgets(available: list[str], prefs: ChatPrefs) -> cl.ChatSettings:
         available: ``router.available_models()`` (``"provider:model"``).
         prefs: current values.
     """
-    models = {"Automatic (best available)": AUTO_MODEL}
+    answering = prefs.answer_model or (available[0] if available else "extractive")
+    auto = f"Automatic (now: {available[0]})" if available else "Automatic (best available)"
+    models = {auto: AUTO_MODEL}
     models.update({m: m for m in available if m != AUTO_MODEL})
     return cl.ChatSettings([
-        Select(id="answer_model", label="Answer model", items=models,
+        Select(id="answer_model", label=f"Answer model: {answering}", items=models,
                initial_value=prefs.answer_model or AUTO_MODEL,
-               description="Which model writes the answer. Without an API key or local "
-                           "model, answers are quotes from your documents."),
+               description="Which model writes the answer (Automatic: the first available "
+                           "of the configured chain). 'extractive' means no language model: "
+                           "answers are quotes from your documents."),
         Slider(id="k", label="Number of chunks", initial=prefs.k, min=1, max=MAX_K, step=1,
                description="How many passages are retrieved for each question."),
         Select(id="scope", label="Search in",
-               items={"This thread's documents": SCOPE_THREAD, "All my documents": SCOPE_ALL},
-               initial_value=prefs.scope),
+               items={"All my documents (this chat's files first)": SCOPE_ALL,
+                      "Only this chat's documents": SCOPE_THREAD},
+               initial_value=prefs.scope,
+               description="A new chat searches all your documents; files attached in "
+                           "this chat are preferred."),
     ])
 
 
-def thread_metadata(thread: dict | None) -> dict:
+def thread_metadata(thread: Mapping[str, Any] | None) -> dict[str, Any]:
     """A thread's metadata as a dict (Chainlit may hand it over as a JSON string)."""
     metadata = (thread or {}).get("metadata") or {}
     if isinstance(metadata, str):

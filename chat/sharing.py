@@ -9,23 +9,24 @@ the link stops working at once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chat.session_state import thread_metadata
 
 
-def is_shared(thread: dict | None) -> bool:
+def is_shared(thread: Mapping[str, Any] | None) -> bool:
     """True when the thread's metadata says its author shared it."""
     return thread_metadata(thread).get("is_shared") is True
 
 
-def is_author(thread: dict | None, viewer: Any) -> bool:
+def is_author(thread: Mapping[str, Any] | None, viewer: Any) -> bool:
     """True when ``viewer`` (a Chainlit user or None) wrote the thread."""
     author = (thread or {}).get("userIdentifier")
     return bool(viewer is not None and author and getattr(viewer, "identifier", None) == author)
 
 
-def may_view_shared(thread: dict | None, viewer: Any) -> bool:
+def may_view_shared(thread: Mapping[str, Any] | None, viewer: Any) -> bool:
     """The ``on_shared_thread_view`` decision: shared by its author, or the author."""
     if not thread:
         return False

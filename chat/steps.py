@@ -7,7 +7,9 @@
   output names the route and the review verdict.
 - ``node_start`` / ``node_end``: one step per node execution, nested under the step of
   its ``parent_id`` (or under the run step), typed ``llm`` / ``retrieval`` / ``tool`` /
-  ``run``, with its input, its output, the action it chose and its duration.
+  ``run``, named and described in plain words (:mod:`chat.step_text`): what it read,
+  what it decided or found, its duration; raw values and ids only in a collapsed
+  "Details" child step.
 - ``token`` / ``stream_reset``: the answer text, via :class:`AnswerStream`.
 - ``usage`` / ``progress``: shown on the step in progress.
 
@@ -16,7 +18,6 @@ Every ``node_end`` also writes one JSON log line (:func:`chat.logging.log_node`)
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -25,6 +26,18 @@ import chainlit as cl
 from chainlit.utils import utc_now
 
 from chat.logging import log_node
+from chat.step_text import (
+    DECLINED_WORDS,
+    DETAILS_NAME,
+    ROUTE_WORDS,
+    RUN_NAME,
+    VERDICT_WORDS,
+    describe_input,
+    describe_output,
+    details_json,
+    retrieve_summary,
+    step_name,
+)
 
 # Node class name -> Chainlit step type. Flows (names ending in "Flow") are "run".
 NODE_TYPES: dict[str, str] = {
@@ -36,8 +49,6 @@ NODE_TYPES: dict[str, str] = {
     "AskForDocs": "tool",
     "Clarify": "tool",
 }
-# The label put before a node's action in its output.
-ACTION_LABELS: dict[str, str] = {"Supervisor": "Decision", "Review": "Verdict"}
 PROGRESS_EVERY_S = 0.25
 
 
@@ -75,31 +86,20 @@ def format_usage(usage: Any) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _json_block(value: Any) -> str:
-    if value in (None, {}, [], ""):
-        return ""
-    if isinstance(value, str):
-        return value
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return f"```json\n{text}\n```"
-
-
 def format_node_output(node: str, action: str | None, output: Any, duration_ms: float | None,
                        usage: list[str], error: str | None) -> str:
-    """The markdown shown as a node step's output.
+    """The markdown shown as a node step's output, in plain words.
 
-    The first line states the action the node chose (``Decision: retrieve`` for the
-    supervisor, ``Verdict: approve`` for the review), then the node's output keys, then
-    duration and model usage.
+    What the node decided or found (:func:`chat.step_text.describe_output`: the
+    supervisor's decision, the passages found, the review's verdict), then duration and
+    model usage. Raw values and ids go to the collapsed "Details" step instead.
     """
     lines = []
     if error:
         lines.append(f"**Error:** {error}")
-    if action:
-        lines.append(f"**{ACTION_LABELS.get(node, 'Next')}:** `{action}`")
-    block = _json_block(output)
-    if block:
-        lines.append(block)
+    text = describe_output(node, action, output if isinstance(output, dict) else {})
+    if text:
+        lines.append(text)
     footer = " · ".join(x for x in [format_duration(duration_ms), *usage] if x)
     if footer:
         lines.append(f"_{footer}_")
@@ -135,10 +135,14 @@ class AnswerStream:
         self.message.content = ""
         await self.message.update()
 
-    async def finish(self, content: str, elements: list | None = None) -> cl.Message:
-        """Send the final reply with its elements; returns the message."""
+    async def finish(self, content: str, elements: list | None = None,
+                     metadata: dict | None = None) -> cl.Message:
+        """Send the final reply with its elements and metadata (merged into the
+        message's); returns the message."""
         self.message.content = content
         self.message.elements = list(elements or [])
+        if metadata:
+            self.message.metadata = {**(self.message.metadata or {}), **metadata}
         await self.message.send()
         return self.message
 
@@ -162,11 +166,10 @@ class FlowRenderer:
         self.steps: dict[str, cl.Step] = {}
         self.open: dict[str, cl.Step] = {}
         self.usage: dict[str, list[str]] = {}
+        self.inputs: dict[str, Any] = {}
         self._progress_at: dict[str, float] = {}
-        self.events: list[str] = []
 
     async def __call__(self, event: Any) -> None:
-        self.events.append(event.kind)
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
             await handler(event)
@@ -174,7 +177,7 @@ class FlowRenderer:
     # --- run -------------------------------------------------------------------
     async def _on_run_start(self, event: Any) -> None:
         self.run_id = event.run_id
-        step = cl.Step(name="Agent", type="run", parent_id=self.parent_id,
+        step = cl.Step(name=RUN_NAME, type="run", parent_id=self.parent_id,
                        id=str(uuid.uuid4()), default_open=True, show_input=False)
         step.start = utc_now()
         step.input = event.data.get("question", "") if event.data else ""
@@ -189,9 +192,12 @@ class FlowRenderer:
         data = event.data or {}
         lines = []
         if data.get("route"):
-            lines.append(f"**Route:** `{data['route']}`")
-        if data.get("verdict"):
-            lines.append(f"**Review verdict:** `{data['verdict']}`")
+            lines.append(f"**Decision:** {ROUTE_WORDS.get(data['route'], data['route'])}")
+        if data.get("route") == "retrieve" and data.get("supported") is False \
+                and data.get("verdict") == "approve":
+            lines.append(f"**Check:** {DECLINED_WORDS}")
+        elif data.get("verdict"):
+            lines.append(f"**Check:** {VERDICT_WORDS.get(data['verdict'], data['verdict'])}")
         if event.error:
             lines.append(f"**Error:** {event.error}")
             step.is_error = event.error != "CancelledError"
@@ -209,10 +215,13 @@ class FlowRenderer:
 
     async def _on_node_start(self, event: Any) -> None:
         self.run_id = self.run_id or event.run_id
-        step = cl.Step(name=event.node, type=step_type(event.node), id=str(uuid.uuid4()),
-                       parent_id=self._parent_for(event))
+        step = cl.Step(name=step_name(event.node), type=step_type(event.node),  # type: ignore[arg-type]
+                       id=str(uuid.uuid4()), parent_id=self._parent_for(event),
+                       show_input=True)
         step.start = utc_now()
-        step.input = (event.data or {}).get("input") or ""
+        raw_input = (event.data or {}).get("input") or {}
+        self.inputs[event.step_id] = raw_input
+        step.input = describe_input(event.node, raw_input if isinstance(raw_input, dict) else {})
         step.metadata = {"run_id": event.run_id, "node": event.node}
         self.steps[event.step_id] = step
         self.open[event.step_id] = step
@@ -225,15 +234,29 @@ class FlowRenderer:
         if step is None:
             return
         self.open.pop(event.step_id, None)
+        output = (event.data or {}).get("output")
         step.output = format_node_output(
-            event.node, event.action, (event.data or {}).get("output"), event.duration_ms,
+            event.node, event.action, output, event.duration_ms,
             self.usage.get(event.step_id, []), event.error)
+        if event.node == "Retrieve" and isinstance(output, dict):
+            step.name = f"{step_name(event.node)} ({retrieve_summary(output)})"
         step.language = None
         step.is_error = bool(event.error) and event.error != "CancelledError"
         step.end = utc_now()
         step.metadata.update({"action": event.action, "duration_ms": event.duration_ms,
                               "error": event.error})
         await step.update()
+        await self._details(step, self.inputs.pop(event.step_id, {}), output)
+
+    async def _details(self, parent: cl.Step, raw_input: Any, raw_output: Any) -> None:
+        """A collapsed child step holding the raw input and output (ids included)."""
+        if not raw_input and not raw_output:
+            return
+        details = cl.Step(name=DETAILS_NAME, type="tool", parent_id=parent.id,
+                          id=str(uuid.uuid4()), default_open=False, show_input=False)
+        details.start = details.end = utc_now()
+        details.output = details_json({"input": raw_input, "output": raw_output})
+        await details.send()
 
     # --- streaming and extras ----------------------------------------------------
     async def _on_token(self, event: Any) -> None:

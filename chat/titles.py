@@ -57,7 +57,7 @@ async def make_title(question: str, router: Any) -> str:
             router.complete("title", [Message(role="system", content=INSTRUCTION),
                                       Message(role="user", content=question)]),
             TIMEOUT_S)
-    except Exception as exc:  # a title is a nicety: never fail the turn for it
+    except Exception as exc:  # noqa: BLE001 - a title is a nicety: never fail the turn for it
         log.warning("title generation failed: %s", exc)
         return fallback
     return clean_title(completion.text) or fallback

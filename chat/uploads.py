@@ -3,9 +3,10 @@
 Chainlit keeps uploads in ``.files/<session>/`` and deletes them when the session
 ends, so :func:`copy_uploads` copies every attached file into a private folder of the
 data directory first thing in the handler. :func:`index_uploads` then indexes them with
-``RagService.index_files`` in the user's scope, one Chainlit step per file showing live
-progress (pages, chunks) and ending in a summary in plain words. A bad file ends in its
-own error summary; the other files and the conversation go on.
+``RagService.index_files`` in the user's scope under one progress message that stays in
+sight (:mod:`chat.upload_progress`): an overall bar, time left, and each file's state,
+ending "indexed" or "failed" with the reason. A bad file fails alone; the other files
+and the conversation go on.
 """
 
 from __future__ import annotations
@@ -13,21 +14,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import chainlit as cl
-from chainlit.utils import utc_now
-
+from chat.guards import safe_upload_name
 from chat.logging import log_index
-
-PROGRESS_EVERY_S = 0.3
-STAGE_WORDS = {"load": "Reading", "chunk": "Chunking", "embed": "Embedding",
-               "store": "Storing", "done": "Done", "failed": "Failed"}
-STAGE_UNITS = {"load": "pages", "chunk": "chunks", "embed": "batches", "store": "chunks"}
+from chat.upload_progress import UploadProgress
 
 
 @dataclass
@@ -86,7 +80,8 @@ async def copy_uploads(message: Any, uploads_dir: Path) -> tuple[list[Upload], P
     files = attached_files(message)
     if not files:
         return [], None
-    names = unique_names([str(getattr(f, "name", "") or Path(f.path).name) for f in files])
+    names = unique_names([safe_upload_name(str(getattr(f, "name", "") or Path(f.path).name))
+                          for f in files])
     uploads_dir.mkdir(parents=True, exist_ok=True)
     dest = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads_dir))
     uploads = await asyncio.to_thread(_copy_all, [(n, f.path) for n, f in zip(names, files)],
@@ -94,94 +89,36 @@ async def copy_uploads(message: Any, uploads_dir: Path) -> tuple[list[Upload], P
     return uploads, dest
 
 
-def progress_text(progress: Any) -> str:
-    """``"Embedding: 40/120 chunks"`` from an ``IndexProgress``."""
-    word = STAGE_WORDS.get(progress.stage, progress.stage.capitalize())
-    text = word
-    if progress.total:
-        unit = STAGE_UNITS.get(progress.stage, "")
-        if progress.stage == "load" and not progress.filename.lower().endswith(".pdf"):
-            unit = "sections"
-        text += f": {progress.done}/{progress.total} {unit}"
-    if progress.message:
-        text += f" — {progress.message}"
-    return text.strip()
-
-
-def summary_text(report: Any) -> str:
-    """The final line of a file's step, in plain words."""
-    if report.status == "indexed":
-        return f"Indexed with {report.chunks} chunks in {report.seconds:.1f} s."
-    if report.status == "duplicate":
-        return "Already indexed: the same content was uploaded before, nothing to do."
-    return f"Could not index this file. {report.error or 'Unknown error.'}"
-
-
-class UploadSteps:
-    """One Chainlit step per file, updated from ``on_progress`` and closed by a report."""
-
-    def __init__(self, uploads: Sequence[Upload], parent_id: str | None) -> None:
-        self.steps = {u.name: cl.Step(name=f"Indexing {u.name}", type="tool",
-                                      parent_id=parent_id, default_open=True)
-                      for u in uploads}
-        self._last: dict[str, tuple[float, str]] = {}
-
-    async def open(self) -> None:
-        """Show every file's step (queued)."""
-        for step in self.steps.values():
-            step.start = utc_now()
-            step.output = "Queued"
-            await step.send()
-
-    async def on_progress(self, progress: Any) -> None:
-        """``RagService`` progress callback: update the file's step, throttled."""
-        step = self.steps.get(progress.filename)
-        if step is None:
-            return
-        now = time.monotonic()
-        last_at, last_stage = self._last.get(progress.filename, (0.0, ""))
-        final = progress.done >= progress.total > 0
-        if progress.stage == last_stage and not final and now - last_at < PROGRESS_EVERY_S:
-            return
-        self._last[progress.filename] = (now, progress.stage)
-        step.output = progress_text(progress)
-        await step.update()
-
-    async def close(self, report: Any, name: str) -> None:
-        """End a file's step with the report's summary."""
-        step = self.steps[name]
-        step.output = summary_text(report)
-        step.is_error = report.status == "failed"
-        step.end = utc_now()
-        step.metadata = {"status": report.status, "chunks": report.chunks,
-                         "doc_id": report.doc_id}
-        await step.update()
-
-
 async def index_uploads(rag: Any, uploads: Sequence[Upload], scope: Any, *,
                         parent_id: str | None = None) -> list[Any]:
-    """Index ``uploads`` in ``scope``, one step per file; never raises for a bad file.
+    """Index ``uploads`` in ``scope`` under one progress message; never raises for a bad file.
 
     Args:
         rag: an open ``RagService``.
         uploads: copies made by :func:`copy_uploads`.
         scope: ``rag.models.Scope(owner=user, thread_id=thread)``.
-        parent_id: the Chainlit step the file steps nest under.
+        parent_id: unused (the progress is a message of its own, in sight); kept for
+            callers.
     Returns:
         One ``IndexReport`` per upload, in order.
+    Raises:
+        asyncio.CancelledError: when stopped (the message says which files stopped).
     """
-    steps = UploadSteps(uploads, parent_id)
-    await steps.open()
+    progress = UploadProgress(uploads, thread_id=scope.thread_id)
+    await progress.open()
     names = [u.name for u in uploads]
     try:
         reports = await rag.index_files([u.path for u in uploads], scope,
-                                        on_progress=steps.on_progress, filenames=names)
-    except Exception as exc:  # the service promises not to raise; stay safe anyway
+                                        on_progress=progress.on_progress, filenames=names)
+    except asyncio.CancelledError:
+        await asyncio.shield(progress.stop())
+        raise
+    except Exception as exc:  # noqa: BLE001 - the service promises not to raise; stay safe
         reports = [_failed(u, exc) for u in uploads]
     reports = list(reports) + [_failed(u, RuntimeError("the indexer returned no report"))
                                for u in uploads[len(reports):]]
     for upload, report in zip(uploads, reports):
-        await steps.close(report, upload.name)
+        await progress.finish(upload.name, report)
         log_index(thread_id=scope.thread_id, owner=scope.owner, filename=upload.name,
                   status=report.status, chunks=report.chunks, seconds=report.seconds,
                   error=report.error)

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chat.data_rows import encode_json
+from chat.persistence.data_rows import encode_json
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 MIN_PASSWORD_CHARS = 8
@@ -30,15 +30,26 @@ class UserError(ValueError):
 
 @dataclass(frozen=True)
 class UserInfo:
-    """A password user: identifier, role ("admin" or "user"), creation time (ISO UTC)."""
+    """A password user: identifier, role ("admin" or "user"), creation time (ISO UTC);
+    from `verify` also the stable user id (the `users` row) and the token version."""
 
     identifier: str
     role: str
     created_at: str
+    user_id: str | None = None
+    token_version: int = 0
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a login token must still match: the stable user id and the token version."""
+
+    user_id: str
+    token_version: int
 
 
 def _now() -> str:
-    from chat.data_rows import utc_timestamp
+    from chat.persistence.data_rows import utc_timestamp
 
     return utc_timestamp()
 
@@ -65,7 +76,7 @@ async def hash_password(password: str) -> str:
 class UserStore:
     """CRUD and verification of password users over an AsyncEngine (SQLite or PostgreSQL).
 
-    The schema comes from chat.db.upgrade_database. Raises SQLAlchemyError on database errors.
+    The schema comes from chat.persistence.db.upgrade_database. Raises SQLAlchemyError on database errors.
     """
 
     def __init__(self, engine: AsyncEngine):
@@ -107,16 +118,46 @@ class UserStore:
         if not await self._store_hash(name, await hash_password(password)):
             raise UserError(f"no user {name!r}")
 
-    async def _store_hash(self, name: str, digest: str) -> bool:
+    async def _store_hash(self, name: str, digest: str, revoke: bool = True) -> bool:
+        """Store a new hash; with ``revoke`` raise the token version (every login token
+        issued before stops working)."""
+        bump = ", token_version = token_version + 1" if revoke else ""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 text(
-                    "UPDATE credentials SET password_hash = :h, updated_at = :now "
+                    f"UPDATE credentials SET password_hash = :h, updated_at = :now{bump} "
                     "WHERE identifier = :name"
                 ),
                 {"h": digest, "now": _now(), "name": name},
             )
         return result.rowcount == 1
+
+    async def revoke_tokens(self, name: str) -> None:
+        """Refuse every login token issued so far to ``name``. Raises UserError if unknown."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                text("UPDATE credentials SET token_version = token_version + 1 "
+                     "WHERE identifier = :name"), {"name": name})
+        if result.rowcount != 1:
+            raise UserError(f"no user {name!r}")
+
+    async def token_claims(self, name: str) -> TokenClaims | None:
+        """The stable id and token version of a password user, or None when there is no
+        such user (removed). One indexed read; called on every request."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                text('SELECT u."id", c.token_version FROM credentials c '
+                     'JOIN users u ON u."identifier" = c.identifier WHERE c.identifier = :name'),
+                {"name": name})).first()
+        return TokenClaims(str(row[0]), int(row[1])) if row else None
+
+    async def user_id(self, name: str) -> str | None:
+        """The stable Chainlit ``users.id`` of the user named ``name`` (any provider),
+        or None when there is none."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text('SELECT "id" FROM users WHERE "identifier" = :name'),
+                                      {"name": name})).first()
+        return str(row[0]) if row else None
 
     async def remove(self, name: str) -> list[str]:
         """Delete the login, the Chainlit user and their threads (steps, elements cascade).
@@ -182,8 +223,9 @@ class UserStore:
             row = (
                 await conn.execute(
                     text(
-                        "SELECT identifier, role, created_at, password_hash FROM credentials "
-                        "WHERE identifier = :name"
+                        "SELECT c.identifier, c.role, c.created_at, c.password_hash, u.\"id\", "
+                        'c.token_version FROM credentials c LEFT JOIN users u '
+                        'ON u."identifier" = c.identifier WHERE c.identifier = :name'
                     ),
                     {"name": name},
                 )
@@ -196,5 +238,6 @@ class UserStore:
         if row is None:
             return None
         if _hasher.check_needs_rehash(digest):
-            await self._store_hash(name, await hash_password(password))
-        return UserInfo(row[0], row[1], row[2])
+            await self._store_hash(name, await hash_password(password), revoke=False)
+        user_id = str(row[4]) if row[4] is not None else None
+        return UserInfo(row[0], row[1], row[2], user_id, int(row[5] or 0))

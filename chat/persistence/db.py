@@ -1,7 +1,7 @@
 """Database engines and Alembic migrations for the chat schema (SQLite and PostgreSQL).
 
 `upgrade_database(url)` runs at app start-up; `python -m chat db upgrade|downgrade|current`
-does the same from the terminal. Migrations live in chat/migrations (no alembic.ini needed).
+does the same from the terminal. Migrations live in chat/persistence/migrations (no alembic.ini needed).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# A statement that fails because the database is unreachable or locked is retried with
+# exponential backoff (0.5 s doubling, at most 8 s apart) for this long in total.
+DB_RETRY_BUDGET_S = 60.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -70,7 +73,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def alembic_config(url: str):
-    """An Alembic Config bound to `url`, with the scripts in chat/migrations."""
+    """An Alembic Config bound to `url`, with the scripts in chat/persistence/migrations."""
     from alembic.config import Config
 
     cfg = Config()
@@ -125,7 +128,7 @@ def current_revision_sync(url: str) -> str | None:
 
 
 def head_revision() -> str:
-    """The newest revision shipped in chat/migrations."""
+    """The newest revision shipped in chat/persistence/migrations."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -140,3 +143,53 @@ async def upgrade_database(url: str, revision: str = "head") -> None:
     Raises: sqlalchemy/alembic errors when the database is unreachable or a migration fails.
     """
     await asyncio.to_thread(upgrade_database_sync, url, revision)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures that waiting may cure: the server unreachable or restarting,
+    a dropped connection, SQLite's "database is locked"."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(error, (OperationalError, InterfaceError, OSError, *_connect_errors())):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    """asyncpg's errors of a server that refuses connections for now (starting, shutting
+    down, the database closed to connections, too many clients); SQLAlchemy lets them
+    through unwrapped when they happen while connecting."""
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return ()
+    return (pg.PostgresConnectionError, pg.CannotConnectNowError,
+            pg.ObjectNotInPrerequisiteStateError, pg.TooManyConnectionsError,
+            pg.InterfaceError)
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """What a statement raises when the database cannot be reached: SQLAlchemy's errors,
+    plus the socket errors and asyncpg's connect-time errors SQLAlchemy lets through
+    unwrapped (:func:`_connect_errors`). Callers map them to "unavailable" (503)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, OSError, *_connect_errors())
+
+
+def retrying(budget_s: float | None = None):
+    """A tenacity AsyncRetrying that retries transient database errors (is_transient)
+    with exponential backoff for ``budget_s`` seconds (DB_RETRY_BUDGET_S), logging
+    each retry, then re-raises the last error."""
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    def before_sleep(state) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("database unavailable (%s), retry %d", type(error).__name__,
+                    state.attempt_number)
+
+    return AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        stop=stop_after_delay(DB_RETRY_BUDGET_S if budget_s is None else budget_s),
+        before_sleep=before_sleep, reraise=True)

@@ -6,7 +6,7 @@ import asyncio
 
 from alembic import context
 
-from chat.db import create_engine
+from chat.persistence.db import create_engine
 
 config = context.config
 

@@ -1,0 +1,150 @@
+# mypy: disable-error-code="override"
+"""The SQL plumbing under the data layer: Chainlit's SQLAlchemyDataLayer with statements
+that are retried while the database is unreachable or locked, errors that are raised
+(2.12 returned None) and logged without SQL or parameters, and a readiness probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.data.storage_clients.base import BaseStorageClient
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.elements import TextClause
+
+from chat.persistence.data_rows import utc_timestamp
+from chat.persistence.db import configure_engine, ensure_sqlite_dir, retrying
+
+log = logging.getLogger(__name__)
+PING_RETRY_S = 1.0
+
+
+class RetryingSQLLayer(SQLAlchemyDataLayer):
+    """Chainlit's SQLAlchemy data layer with retried, raising statements.
+
+    Args:
+        database_url: SQLAlchemy async URL (`sqlite+aiosqlite:///...`, `postgresql+asyncpg://...`).
+        storage_provider: element storage (chat.persistence.storage.LocalStorageClient or Chainlit's S3).
+        user_thread_limit: most threads returned for one user.
+        retry_budget_s: seconds a statement is retried while the database is unreachable
+            or locked (default chat.persistence.db.DB_RETRY_BUDGET_S).
+        pool_size, max_overflow: connections kept / allowed on top on a server database
+            (SQLAlchemy's QueuePool; its 5 + 10 ran out with 20 chat sessions on one
+            instance in ``scripts/bench_load.py --instances 2``). Ignored on SQLite.
+    Raises (every method): sqlalchemy.exc.SQLAlchemyError when the database fails.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        storage_provider: BaseStorageClient | None = None,
+        user_thread_limit: int = 1000,
+        show_logger: bool = False,
+        retry_budget_s: float | None = None,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+    ):
+        ensure_sqlite_dir(database_url)
+        self.retry_budget_s = retry_budget_s
+        super().__init__(
+            conninfo=database_url,
+            storage_provider=storage_provider,
+            user_thread_limit=user_thread_limit,
+            show_logger=show_logger,
+        )
+        if self.engine.dialect.name != "sqlite":
+            # Chainlit builds its engine with the default pool; nothing is connected yet
+            self.engine = create_async_engine(database_url, pool_size=pool_size,
+                                              max_overflow=max_overflow)
+            self.async_session = sessionmaker(bind=self.engine, expire_on_commit=False,
+                                              class_=AsyncSession)  # type: ignore[call-overload]
+        configure_engine(self.engine)
+        self._step_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    # ---- SQL helpers ----
+    async def execute_sql(self, query: str | TextClause, parameters: dict) -> list[dict] | int:
+        """Run one statement in its own transaction, retried while the database is
+        unreachable or locked (chat.persistence.db.retrying).
+
+        Returns: the rows as dicts (UUIDs as str) for a query, else the affected row count.
+        Raises: SQLAlchemyError (logged first); 2.12's version returned None instead.
+        """
+        statement = text(query) if isinstance(query, str) else query
+        async for attempt in retrying(self.retry_budget_s):
+            with attempt:
+                return await self._run(statement, parameters)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run(self, statement: TextClause, parameters: dict) -> list[dict] | int:
+        async with self.async_session() as session:
+            try:
+                async with session.begin():
+                    result = await session.execute(statement, parameters)
+                    if result.returns_rows:
+                        return self.clean_result([dict(r._mapping) for r in result.fetchall()])
+                    return result.rowcount
+            except SQLAlchemyError as error:
+                log.error("SQL failed: %s", type(error).__name__)
+                raise
+
+    async def _execute_many(self, statements: list[tuple[str | TextClause, dict]]) -> int:
+        """Run several statements in one transaction (all or nothing), retried like
+        execute_sql; returns the row count of the last one."""
+        async for attempt in retrying(self.retry_budget_s):
+            with attempt:
+                return await self._run_many(statements)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _run_many(self, statements: list[tuple[str | TextClause, dict]]) -> int:
+        count = 0
+        async with self.async_session() as session:
+            try:
+                async with session.begin():
+                    for query, params in statements:
+                        stmt = text(query) if isinstance(query, str) else query
+                        count = (await session.execute(stmt, params)).rowcount
+                return count
+            except SQLAlchemyError as error:
+                log.error("SQL failed: %s", type(error).__name__)
+                raise
+
+    async def get_current_timestamp(self) -> str:
+        return utc_timestamp()
+
+    def _lock(self, locks: weakref.WeakValueDictionary, key: str) -> asyncio.Lock:
+        lock = locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            locks[key] = lock
+        return lock
+
+    async def close(self) -> None:
+        """Close the storage client (errors logged: Chainlit's S3 close awaits None) and engine."""
+        if self.storage_provider is not None:
+            try:
+                await self.storage_provider.close()
+            except Exception as error:  # noqa: BLE001
+                log.warning("storage close failed: %s", error)
+        await self.engine.dispose()
+
+    async def ping(self) -> dict:
+        """Readiness check, retried only for PING_RETRY_S: on SQLite a write probe (an empty DELETE takes the
+        write lock, so a database locked by another writer fails after the busy
+        timeout), elsewhere one round-trip. Returns {"database": dialect}."""
+        probe = ("DELETE FROM threads WHERE 1 = 0" if self.engine.dialect.name == "sqlite"
+                 else "SELECT 1")
+        async for attempt in retrying(PING_RETRY_S):  # a pooled connection the database
+            with attempt:                             # dropped fails once, then reconnects
+                await self._run(text(probe), {})
+        return {"database": self.engine.dialect.name}
