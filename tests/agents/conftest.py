@@ -2,7 +2,7 @@
 
 The rag store is real (Chroma on disk in a temp dir, the shipped MiniLM embedder): it is
 indexed once per session and opened per test. Only the LLM is scripted
-(agents.fake_llm.ScriptedLLM speaks the router's interface).
+(bench.fake_llm.ScriptedLLM speaks the router's interface).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from agents.fake_llm import ScriptedLLM
 from agents.graph import get_flow
 from agents.nodes.base import FlowNode
 from agents.runner import BUDGET_EXHAUSTED, ask
+from bench.fake_llm import ScriptedLLM
 
 
 def echo_answer(messages, context, default):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agents.fake_llm import ScriptedLLM
 from agents.llm.errors import AllProvidersFailedError, LLMError
 from agents.memory import Memory
 from agents.nodes.answer import FAILED, NOT_FOUND
 from agents.runner import ask
+from bench.fake_llm import ScriptedLLM
 
 PUMP_Q = "What is the maximum operating pressure of the Zorblat-9 pump?"
 

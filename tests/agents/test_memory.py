@@ -74,7 +74,10 @@ def test_default_route_heuristic():
     empty, talked = Memory(), Memory().with_exchange("q", "a")
     assert default_route("Thanks!", empty, 0).route == "direct"
     assert default_route("what did I ask?", talked, 5).route == "direct"
-    assert default_route("what did I ask?", empty, 5).route == "retrieve"
+    # about the conversation even before there is one: memory answers, not documents
+    assert default_route("what did I ask?", empty, 5).route == "direct"
+    assert default_route("What can you do and how do I add documents?", empty, 0).route \
+        == "direct"
     assert default_route("?!", empty, 5).route == "clarify"
     assert default_route("pump pressure", empty, 0).route == "need_docs"
     assert default_route("pump pressure", empty, 3).route == "retrieve"

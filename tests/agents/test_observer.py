@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from pocketflow import AsyncFlow, AsyncNode
 
-from agents.fake_llm import ScriptedLLM
 from agents.observer import Observed, bind_run, emit, emit_token
 from agents.runner import ask
+from bench.fake_llm import ScriptedLLM
 
 
 class Say(Observed, AsyncNode):
@@ -131,7 +131,8 @@ async def test_exact_event_sequence_of_a_run(rag, scope, flow, recorder):
     assert ends[0].data["output"]["route"] == "retrieve"
     assert all(e.duration_ms >= 0 and e.error is None for e in ends)
     run_end = recorder.events[-1]
-    assert run_end.data == {"route": "retrieve", "verdict": "approve", "steps": 5}
+    assert run_end.data == {"route": "retrieve", "verdict": "approve", "steps": 5,
+                            "supported": True}
     assert result.trace == [{"node": e.node, "action": e.action,
                              "duration_ms": round(e.duration_ms, 3), "error": None}
                             for e in ends]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agents.fake_llm import ScriptedLLM, reset, token, usage
 from agents.llm.errors import LLMError
 from agents.llm.types import StreamEvent
 from agents.runner import ask
+from bench.fake_llm import ScriptedLLM, reset, token, usage
 
 Q = "Maximum pressure of the Zorblat-9?"
 

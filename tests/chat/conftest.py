@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chat.db import upgrade_database_sync
+from chat.persistence.db import upgrade_database_sync
 
 PG_ADMIN_DSN = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, object] = {}
@@ -106,8 +106,8 @@ def fresh_db_url(request, tmp_path: Path):
 @pytest.fixture
 async def data_layer(db_url, tmp_path):
     """A DocChatDataLayer with local storage in tmp_path/files, closed after the test."""
-    from chat.data_layer import DocChatDataLayer
-    from chat.storage import LocalStorageClient
+    from chat.persistence.data_layer import DocChatDataLayer
+    from chat.persistence.storage import LocalStorageClient
 
     layer = DocChatDataLayer(db_url, storage_provider=LocalStorageClient(tmp_path / "files"))
     yield layer

@@ -165,7 +165,7 @@ async def test_concurrent_metadata_updates_are_all_kept(data_layer, user):
 async def test_a_stale_session_copy_cannot_reshare_an_unshared_thread(data_layer, user):
     thread_id = uid()
     await data_layer.update_thread(thread_id, user_id=user.id)
-    from chat.data_rows import utc_timestamp
+    from chat.persistence.data_rows import utc_timestamp
 
     shared = {"is_shared": True, "shared_at": utc_timestamp()}
     await data_layer.update_thread(thread_id, metadata=shared)
@@ -282,7 +282,7 @@ async def test_delete_thread_removes_steps_elements_feedback_and_files(
 
 
 async def test_element_row_is_kept_without_a_storage_provider(db_url, user):
-    from chat.data_layer import DocChatDataLayer
+    from chat.persistence.data_layer import DocChatDataLayer
 
     layer = DocChatDataLayer(db_url)
     try:
@@ -323,7 +323,7 @@ async def test_sql_errors_surface(data_layer):
 
 
 async def test_writes_to_an_unmigrated_database_raise(fresh_db_url):
-    from chat.data_layer import DocChatDataLayer
+    from chat.persistence.data_layer import DocChatDataLayer
 
     layer = DocChatDataLayer(fresh_db_url)
     try:
@@ -348,3 +348,20 @@ async def test_user_upsert_and_metadata(data_layer):
 
 async def test_ping(data_layer):
     assert (await data_layer.ping())["database"] in ("sqlite", "postgresql")
+
+
+async def test_a_server_database_gets_the_configured_pool_sqlite_keeps_its_own(tmp_path):
+    """On PostgreSQL the chat's pool is DOCCHAT_DB_POOL_SIZE + _MAX_OVERFLOW (Chainlit's
+    default 5 + 10 ran out under the two-instance load bench); nothing connects here."""
+    from chat.persistence.data_layer import DocChatDataLayer
+
+    pg = DocChatDataLayer("postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+                          pool_size=7, max_overflow=3)
+    sqlite = DocChatDataLayer(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
+    try:
+        assert (pg.engine.pool.size(), pg.engine.pool._max_overflow) == (7, 3)
+        assert pg.async_session.kw["bind"] is pg.engine
+        assert sqlite.engine.dialect.name == "sqlite"
+    finally:
+        await pg.engine.dispose()
+        await sqlite.engine.dispose()

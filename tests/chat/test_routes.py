@@ -11,7 +11,7 @@ import pytest
 from chainlit.auth.jwt import create_jwt
 from chainlit.user import User
 
-from chat.data_rows import utc_timestamp
+from chat.persistence.data_rows import utc_timestamp
 from chat.routes import install_routes
 
 

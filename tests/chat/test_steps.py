@@ -17,7 +17,7 @@ from unittest.mock import AsyncMock, Mock
 import pytest
 from chainlit.context import ChainlitContext, context_var
 from chainlit.session import WebsocketSession
-from chainlit.user import User
+from chainlit.user import PersistedUser
 
 from agents.observer import FlowEvent
 from chat.logging import EVENTS_LOGGER, JsonLineFormatter
@@ -34,7 +34,9 @@ async def chainlit_session(user: str = "alice", thread_id: str | None = None,
     session = Mock(spec=WebsocketSession)
     session.id = session_id or f"session-{uuid.uuid4()}"
     session.thread_id = thread_id or str(uuid.uuid4())
-    session.user = User(identifier=user)
+    # as in the app: Chainlit's persisted user, whose stable id owns the documents
+    session.user = PersistedUser(id=f"id-{user}", createdAt="2026-01-01T00:00:00Z",
+                                 identifier=user)
     session.user_env = {}
     session.chat_settings = {}
     session.chat_profile = None
@@ -80,7 +82,11 @@ SCRIPT = [
     ev("node_start", node="Retrieve", step_id="s2", parent_id="f1",
        data={"input": {"question": "q"}}),
     ev("node_end", node="Retrieve", step_id="s2", parent_id="f1", action="default",
-       duration_ms=40.0, data={"output": {"chunks": [{"source": "a.pdf", "page": 2}]}}),
+       duration_ms=40.0, data={"output": {"query": "deadline", "chunks": [
+           {"source": "a.pdf", "page": 2, "chunk_id": "c0ffee", "doc_id": "d00d",
+            "text": "The deadline is March 3rd.\nSecond line."},
+           {"source": "b.md", "page": None, "chunk_id": "beef", "doc_id": "f00d",
+            "heading": "Dates", "text": "Plans change."}]}}),
     ev("node_start", node="Answer", step_id="s3", parent_id="f1", data={"input": {}}),
     ev("token", node="Answer", step_id="s3", parent_id="f1", text="Wrong "),
     ev("token", node="Answer", step_id="s3", parent_id="f1", text="start"),
@@ -131,12 +137,24 @@ async def test_nodes_become_nested_typed_steps_with_decision_and_verdict(event_l
     assert (flow["type"], flow["parentId"]) == ("run", run["id"])
     assert (ret["type"], ret["parentId"]) == ("retrieval", flow["id"])
     assert review["parentId"] == flow["id"]
-    assert "**Decision:** `retrieve`" in sup["output"]
+    # plain words: names, decisions, passages as file, page and first line
+    assert (run["name"], sup["name"], review["name"]) == (
+        "Working on your question", "Deciding how to answer",
+        "Checking the answer against the sources")
+    assert ret["name"] == "Searching your documents (2 passages from 2 files)"
+    assert "**Decision:** search your documents" in sup["output"]
     assert "needs the documents" in sup["output"]
     assert "`openai:gpt-4.1-nano` · 120 in / 9 out tokens" in sup["output"]
-    assert "**Verdict:** `approve`" in review["output"]
-    assert "**Review verdict:** `approve`" in run["output"]
-    assert json.loads(sup["input"]) == {"question": "q"}
+    assert "**Verdict:** every claim is supported" in review["output"]
+    assert "**Check:** every claim is supported" in run["output"]
+    assert sup["input"] == "**Question:** q"
+    assert "1. a.pdf, page 2 — “The deadline is March 3rd.”" in ret["output"]
+    assert "2. b.md (Dates) — “Plans change.”" in ret["output"]
+    # ids only in the collapsed Details child step
+    assert "c0ffee" not in ret["output"] and "d00d" not in ret["output"]
+    details = [p for e, p in emitted(session, "new_message", "update_message")
+               if p.get("name") == "Details" and p.get("parentId") == ret["id"]]
+    assert details and '"chunk_id": "c0ffee"' in details[-1]["output"]
     assert sup["start"] and sup["end"] and sup["end"] >= sup["start"]
     assert "1.5 s" in last_state(session, renderer.steps["s3"].id)["output"]
 
@@ -146,6 +164,18 @@ async def test_nodes_become_nested_typed_steps_with_decision_and_verdict(event_l
     assert lines[0] | {"ts": None} == {
         "ts": None, "event": "node", "run_id": "run-1", "thread_id": "thread-1",
         "node": "Supervisor", "action": "retrieve", "duration_ms": 12.5, "error": None}
+
+
+async def test_a_declined_run_says_the_documents_do_not_answer_not_that_claims_hold():
+    """supported false with an approved check (an extractive decline): the run's check
+    line must not claim the answer is supported."""
+    script = [*SCRIPT[:-1], ev("run_end", duration_ms=1700.0, data={
+        "route": "retrieve", "verdict": "approve", "supported": False})]
+    async with chainlit_session() as session:
+        renderer, _ = await render(script)
+        run = last_state(session, renderer.run_step.id)
+    assert "**Check:** your documents do not answer this question" in run["output"]
+    assert "every claim is supported" not in run["output"]
 
 
 async def test_tokens_stream_and_a_reset_rebuilds_the_reply():
@@ -186,6 +216,7 @@ def test_step_types_and_output_format():
     assert [step_type(n) for n in ("Supervisor", "Retrieve", "Answer", "Review", "Finish",
                                    "AskForDocs", "SubFlow", "HybridSearch")] == [
         "llm", "retrieval", "llm", "llm", "tool", "tool", "run", "retrieval"]
-    text = format_node_output("Review", "retry", {"review": "missing date"}, 2400.0, [], None)
-    assert text.startswith("**Verdict:** `retry`")
-    assert '"review": "missing date"' in text and text.endswith("_2.4 s_")
+    text = format_node_output("Review", "retry", {"verdict": "retry", "review": {
+        "unsupported": [2], "feedback": "missing date"}}, 2400.0, [], None)
+    assert text.startswith("**Verdict:** some claims are not supported")
+    assert "Not supported: [2]" in text and "missing date" in text and text.endswith("_2.4 s_")

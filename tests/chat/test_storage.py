@@ -6,7 +6,12 @@ import pytest
 from chainlit.data.storage_clients.s3 import S3StorageClient
 
 from chat.config import AppSettings
-from chat.storage import LocalStorageClient, UnsafeKeyError, make_storage_client, safe_key
+from chat.persistence.storage import (
+    LocalStorageClient,
+    UnsafeKeyError,
+    make_storage_client,
+    safe_key,
+)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import stat
@@ -12,8 +13,8 @@ import pytest
 
 from chat.auth import authenticate, bootstrap_admin, ensure_auth_secret
 from chat.config import AppSettings
-from chat.db import upgrade_database
-from chat.users import UserError, UserStore
+from chat.persistence.db import upgrade_database
+from chat.persistence.users import UserError, UserStore
 
 
 @pytest.fixture
@@ -55,7 +56,9 @@ async def test_authenticate_returns_a_chainlit_user(store):
     await store.add(bob, "s3cret-passphrase", role="admin")
     user = await authenticate(bob, "s3cret-passphrase", store=store)
     assert user.identifier == bob
-    assert user.metadata == {"role": "admin", "provider": "credentials"}
+    claims = await store.token_claims(bob)
+    assert user.metadata == {"role": "admin", "provider": "credentials",
+                             "uid": claims.user_id, "tv": 0}
     assert await authenticate(bob, "nope-nope-nope", store=store) is None
     assert await authenticate("", "", store=store) is None
 
@@ -79,7 +82,7 @@ async def test_change_password_list_and_remove(store, data_layer):
 
 
 async def test_first_start_creates_admin_once(fresh_db_url):
-    from chat.db import create_engine
+    from chat.persistence.db import create_engine
 
     await upgrade_database(fresh_db_url)
     engine = create_engine(fresh_db_url)
@@ -131,5 +134,119 @@ def test_cli_users_add_list_remove(tmp_path, monkeypatch, capsys):
         assert cli("remove", "dora")[0] == 0
         assert "dora" not in cli("list")[1]
         assert cli("remove", "dora")[0] == 1
+    finally:
+        get_settings.cache_clear()
+
+
+# --- documents keyed by the stable user id (issue 9, leak 3) ----------------------------
+async def _open_rag(data_dir):
+    from rag.config import RagSettings
+    from rag.service import RagService, shared_embedder
+
+    return await RagService.open(RagSettings(data_dir=data_dir),
+                                 embedder=shared_embedder(RagSettings()))
+
+
+def _hits(results) -> list:
+    return [(h.chunk_id, h.source, h.text, round(h.score, 5)) for h in results]
+
+
+async def test_start_up_moves_name_keyed_documents_to_user_ids(store, data_layer, tmp_path):
+    from chainlit.user import User
+
+    from chat.owners import document_owner, migrate_name_owners
+    from rag.models import Scope, TextDocument
+
+    alice, bob = name(), name()
+    await store.add(alice, "alice passphrase")
+    await store.add(bob, "bob passphrase")
+    alice_id = document_owner(await store.user_id(alice))
+    bob_id = document_owner(await store.user_id(bob))
+    assert alice_id not in (alice, bob_id)
+    # an account whose name is alice's id must never receive alice's documents
+    await data_layer.create_user(User(identifier=alice_id))
+    rag = await _open_rag(tmp_path / "rag")
+    try:  # what an older release indexed: keyed by the login name
+        await rag.index_texts([TextDocument("vault.txt", "The vault access code is 4411."),
+                               TextDocument("tulips.txt", "Alice grows tulips.")],
+                              Scope(alice, "t1"))
+        await rag.index_texts([TextDocument("bob.txt", "Bob keeps the vault code too.")],
+                              Scope(bob))
+        before = {who: [_hits(await rag.search(q, Scope(who), k=5, mode=mode))
+                        for q in ("vault access code", "tulips") for mode in ("hybrid", "bm25")]
+                  for who in (alice, bob)}
+        assert await migrate_name_owners(rag, data_layer.engine) == {alice: 2, bob: 1}
+        for who, owner in ((alice, alice_id), (bob, bob_id)):
+            assert [_hits(await rag.search(q, Scope(owner), k=5, mode=mode))
+                    for q in ("vault access code", "tulips")
+                    for mode in ("hybrid", "bm25")] == before[who]
+            assert await rag.search("vault", Scope(who), k=5) == []
+        assert len(await rag.list_documents(Scope(alice_id, "t1"))) == 2
+        assert await migrate_name_owners(rag, data_layer.engine) == {}  # idempotent
+        assert _hits(await rag.search("vault access code", Scope(alice_id), k=5,
+                                      mode="hybrid")) == before[alice][0]
+        impostor = document_owner((await data_layer.get_user(alice_id)).id)
+        assert await rag.list_documents(Scope(impostor)) == []
+    finally:
+        await rag.close()
+
+
+def test_cli_users_remove_deletes_or_transfers_documents_by_user_id(tmp_path, monkeypatch,
+                                                                      capsys):
+    from chat.__main__ import main
+    from chat.config import get_settings
+    from rag.models import Scope, TextDocument
+
+    monkeypatch.setenv("DOCCHAT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+
+    def cli(*args, stdin=""):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        status = main(["users", *args])
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    async def user_id(who: str) -> str | None:
+        from chat.persistence.db import create_engine
+
+        engine = create_engine(get_settings().database_url)
+        try:
+            return await UserStore(engine).user_id(who)
+        finally:
+            await engine.dispose()
+
+    async def index(owner: str, filename: str, body: str) -> None:
+        rag = await _open_rag(tmp_path)
+        try:
+            await rag.index_texts([TextDocument(filename, body)], Scope(owner, "t1"))
+        finally:
+            await rag.close()
+
+    async def documents(owner: str) -> list[str]:
+        rag = await _open_rag(tmp_path)
+        try:
+            return sorted(d.filename for d in await rag.list_documents(Scope(owner)))
+        finally:
+            await rag.close()
+
+    try:
+        for who in ("gus", "hana", "ivy"):
+            assert cli("add", who, "--password-stdin", stdin="a long passphrase\n")[0] == 0
+        gus, hana, ivy = (asyncio.run(user_id(w)) for w in ("gus", "hana", "ivy"))
+        asyncio.run(index(gus, "gus.txt", "Gus keeps the spare key under the mat."))
+        asyncio.run(index("gus", "old.txt", "Indexed by an older release, keyed by name."))
+        asyncio.run(index(ivy, "ivy.txt", "Ivy's plans for the garden."))
+        status, _, err = cli("remove", "gus", "--transfer-to", "nobody")
+        assert status == 1 and "nobody" in err
+        status, out, _ = cli("remove", "gus", "--transfer-to", "hana")
+        assert status == 0 and "2 indexed documents transferred to hana" in out, out
+        assert asyncio.run(documents(hana)) == ["gus.txt", "old.txt"]
+        assert asyncio.run(documents(gus)) == asyncio.run(documents("gus")) == []
+        status, out, _ = cli("remove", "ivy")
+        assert status == 0 and "1 indexed documents deleted" in out, out
+        assert asyncio.run(documents(ivy)) == []
+        assert cli("add", "ivy", "--password-stdin", stdin="a new passphrase\n")[0] == 0
+        assert asyncio.run(documents(asyncio.run(user_id("ivy")))) == []
     finally:
         get_settings.cache_clear()

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,20 @@ def fake_llm_env(port: int) -> dict[str, str]:
             "DOCCHAT_LLM_MAX_RETRIES": "0"}
 
 
+PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+                 "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL",
+                 "DOCCHAT_LLM_COMPAT_BASE_URL")
+
+
+#: what makes a provider available; set empty, each counts as missing (base URLs are only
+#: dropped: an empty OPENAI_BASE_URL would be taken by the SDK as the URL itself)
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+                 "DOCCHAT_LLM_COMPAT_BASE_URL")
+
+
 def no_llm_env() -> dict[str, str]:
-    """Environment with every provider key removed: the extractive provider answers."""
-    return {k: "" for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
-                            "GOOGLE_API_KEY", "DOCCHAT_LLM_COMPAT_BASE_URL")}
+    """Environment with every provider key empty: the extractive provider answers."""
+    return {k: "" for k in KEY_VARIABLES}
 
 
 @dataclass
@@ -73,7 +84,7 @@ class FakeLLM:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "FakeLLM":
+    def start(self) -> FakeLLM:
         self.proc = subprocess.Popen(
             [sys.executable, str(FAKE_OPENAI), "--port", str(self.port), "--needle",
              self.needle, "--delay", str(self.delay)], cwd=ROOT)
@@ -84,31 +95,57 @@ class FakeLLM:
         return httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
+
+
+def make_app_root(folder: Path) -> Path:
+    """A Chainlit app root of its own (``CHAINLIT_APP_ROOT``) that links the project's
+    ``.chainlit`` config, ``public`` assets and ``chainlit.md``: Chainlit creates its
+    ``.files`` there and its shutdown deletes it, never the repository's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (".chainlit", "public", "chainlit.md"):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(ROOT / name)
+    return folder
 
 
 @dataclass
 class AppServer:
-    """``chainlit run app.py`` on 127.0.0.1 with its own data directory."""
+    """``chainlit run app.py`` on 127.0.0.1 with its own data directory and app root
+    (``app_root``, default ``<data_dir>/app-root``)."""
 
     data_dir: Path
     env_extra: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    app_root: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAT_LLM_")}
+        """The server's environment: the caller's without its model settings and provider
+        keys, matched case-insensitively as pydantic-settings reads them (a key on the test
+        machine must not turn an extractive app into one that calls a provider), each key
+        then set empty (an empty key counts as missing and outranks a ``.env`` file) and no
+        LLM settings file; then the app's own settings and ``env_extra``."""
+        keys = {k.upper() for k in PROVIDER_KEYS}
+        env = {k: v for k, v in os.environ.items()
+               if not k.upper().startswith("DOCCHAT_LLM_") and k.upper() not in keys}
+        app_root = make_app_root(self.app_root or self.data_dir / "app-root")
         env.update({"DOCCHAT_DATA_DIR": str(self.data_dir), "DOCCHAT_BOOTSTRAP_ADMIN": "false",
+                    "CHAINLIT_APP_ROOT": str(app_root),
                     "CHAINLIT_AUTH_SECRET": "test-secret-" + "x" * 40,
+                    "DOCCHAT_LLM_SETTINGS_FILE": str(self.data_dir / "no-llm-settings.toml"),
                     "PYTHONUNBUFFERED": "1"})
         env.pop("DATABASE_URL", None)
+        env = {k: v for k, v in env.items() if v != ""}
+        env.update(no_llm_env())
         env.update(self.env_extra)
-        return {k: v for k, v in env.items() if v != ""}
+        return env
 
     def add_user(self, name: str, password: str) -> None:
         """``python -m chat users add NAME --password-stdin`` against this data dir."""
@@ -116,9 +153,9 @@ class AppServer:
                         "--password-stdin"], input=password + "\n", text=True, check=True,
                        cwd=ROOT, env=self.env(), capture_output=True, timeout=120)
 
-    def start(self, timeout: float = 180.0) -> "AppServer":
+    def start(self, timeout: float = 180.0) -> AppServer:
         self.log_path = self.data_dir / "server.log"
-        log = open(self.log_path, "w")
+        log = open(self.log_path, "a")  # noqa: SIM115 - the server writes it until stop()
         self.proc = subprocess.Popen(
             ["chainlit", "run", "app.py", "--headless", "--host", "127.0.0.1", "--port",
              str(self.port)], cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
@@ -129,10 +166,11 @@ class AppServer:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
-def _stop(proc: subprocess.Popen | None) -> None:
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate ``proc`` (kill after 15 s); nothing when it is None or has exited."""
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
@@ -185,7 +223,7 @@ class ChatClient:
             self.events.append((event, data))
             self._changed.set()
 
-    async def connect(self) -> "ChatClient":
+    async def connect(self) -> ChatClient:
         auth = {"sessionId": self.session_id, "clientType": "webapp", "userEnv": "{}",
                 "chatProfile": None, "threadId": self.thread_id}
         await self.sio.connect(self.base_url, socketio_path="/ws/socket.io",
@@ -246,7 +284,7 @@ class ChatClient:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def task_ended(self) -> bool:
@@ -262,6 +300,19 @@ class ChatClient:
 
 
 def _iso_now() -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def upload_line(client: ChatClient, filename: str) -> str:
+    """The line of ``filename`` in the last state of the upload's progress message
+    (``"**notes.md**: indexed: 3 sections, 2 chunks, 0.4 s"``), or "" when none."""
+    latest: dict[str, str] = {}
+    for message in client.named("new_message", "update_message"):
+        latest[message["id"]] = message.get("output") or ""
+    for output in reversed(list(latest.values())):
+        for line in output.splitlines():
+            if f"**{filename}**" in line:
+                return line.removeprefix("- ").strip()
+    return ""

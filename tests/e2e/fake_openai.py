@@ -10,7 +10,10 @@ the real HTTP client, SSE parsing, usage counting and the whole app path:
 - ``stream: true``: the answer as SSE ``chat.completion.chunk`` events, word by word
   (``--delay`` seconds apart), then a usage chunk and ``[DONE]``. A title request
   (``max_tokens`` <= 32) gets a short title. An answer quotes the first sentence of
-  the source that contains ``--needle`` (else source [1]) and cites it as ``[n]``.
+  the source that contains ``--needle`` (else source [1]) and cites it as ``[n]``;
+  ``--needle "A|B"`` uses the needle the question names.
+- A streamed answer to a conversation whose last user message contains ``FAULT_WORD``
+  sends two words and then drops the connection (a provider failing mid-stream).
 - ``GET /stats``: how many requests of each kind were served.
 
 Run: ``python tests/e2e/fake_openai.py --port 8765 --needle heliotrope``.
@@ -31,8 +34,9 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 MODEL = "fake-gpt"
+FAULT_WORD = "PROVIDER-FAULT"
 TITLE = "Scripted title from fake model"
-_SOURCE = re.compile(r"^\[(\d+)\] \((.*?)\)\n(.*?)(?=\n\n\[\d+\] \(|\Z)", re.S | re.M)
+_SOURCE = re.compile(r"^\[(\d+)\] \((.*?)\)\n(.*?)(?=\n\n\[\d+\] \(|\Z)", re.DOTALL | re.MULTILINE)
 
 
 def pick_source(system: str, needle: str) -> tuple[int, str, str] | None:
@@ -50,6 +54,10 @@ def pick_source(system: str, needle: str) -> tuple[int, str, str] | None:
 def answer_text(messages: list[dict], needle: str) -> str:
     """The scripted answer for a chat-completions ``messages`` list."""
     system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    needles = [n for n in needle.split("|") if n]  # "A|B": the one the question names
+    needle = next((n for n in needles if n.lower() in str(question).lower()),
+                  needles[0] if needles else "")
     picked = pick_source(system, needle)
     if picked is None:
         return "Hello from the scripted model. Attach a document and ask me about it."
@@ -82,7 +90,7 @@ def chunk(cid: str, delta: dict, finish: str | None = None, usage: dict | None =
 
 def build_app(needle: str = "", delay: float = 0.03) -> Starlette:
     """The Starlette app (see the module docstring)."""
-    stats = {"structured": 0, "stream": 0, "title": 0, "complete": 0}
+    stats = {"structured": 0, "stream": 0, "title": 0, "complete": 0, "faults": 0}
 
     async def completions(request: Request):
         body = await request.json()
@@ -99,7 +107,13 @@ def build_app(needle: str = "", delay: float = 0.03) -> Starlette:
         if not body.get("stream"):
             stats["complete"] += 1
             return JSONResponse(_completion(text, prompt_tokens))
-        return StreamingResponse(_sse(text, prompt_tokens, 0 if is_title else delay),
+        last_user = next((m.get("content", "") for m in reversed(messages)
+                          if m.get("role") == "user"), "")
+        fault = not is_title and FAULT_WORD in str(last_user)
+        if fault:
+            stats["faults"] += 1
+        return StreamingResponse(_sse(text, prompt_tokens, 0 if is_title else delay,
+                                      fail_after=2 if fault else None),
                                  media_type="text/event-stream")
 
     async def get_stats(request: Request):
@@ -121,11 +135,17 @@ def _completion(content: str, prompt_tokens: int) -> dict:
                       "total_tokens": prompt_tokens + len(content) // 4}}
 
 
-async def _sse(text: str, prompt_tokens: int, delay: float):
+class ProviderFault(RuntimeError):
+    """Raised mid-stream: the server drops the connection (a provider fault)."""
+
+
+async def _sse(text: str, prompt_tokens: int, delay: float, fail_after: int | None = None):
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     yield chunk(cid, {"role": "assistant", "content": ""})
     pieces = re.findall(r"\S+\s*", text)
-    for piece in pieces:
+    for i, piece in enumerate(pieces):
+        if fail_after is not None and i == fail_after:
+            raise ProviderFault("scripted fault: connection dropped mid-stream")
         if delay:
             await asyncio.sleep(delay)
         yield chunk(cid, {"content": piece})

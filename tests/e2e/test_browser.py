@@ -20,34 +20,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e_support import AppServer, FakeLLM, fake_llm_env  # noqa: E402
+from e2e_support import AppServer, FakeLLM, fake_llm_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ARTIFACTS = Path(__file__).with_name("artifacts")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 USERS = {"alice": "alice-password-1", "bob": "bob-password-22", "carol": "carol-password-333"}
 QUESTION = "How often must the Heliotrope reactor be inspected?"
-FACT = "The Heliotrope reactor must be inspected every 43 days by a certified engineer."
-
-
-def report_pdf(folder: Path) -> Path:
-    """A three-page PDF; page 2 alone holds the fact the question asks for."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in ["Annual maintenance report. This report covers the cooling plant and its "
-                 "pumps. Pumps are replaced every five years.",
-                 f"Safety schedule. {FACT} Inspections are logged in the blue binder.",
-                 "Budget. The maintenance budget for next year is forty thousand euros."]:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    path = folder / "heliotrope-report.pdf"
-    pdf.output(str(path))
-    return path
 
 
 def shot(page, name: str) -> Path:
@@ -56,17 +35,6 @@ def shot(page, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     return path
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def start_app(tmp_path_factory, name: str, env: dict) -> AppServer:
@@ -119,12 +87,29 @@ def upload_and_index(page, pdf: Path) -> None:
     page.set_input_files("#upload-button-input", str(pdf))
     page.wait_for_function("() => !document.querySelector('#chat-submit').disabled")
     page.click("#chat-submit")
-    page.get_by_text(re.compile(r"Indexed with \d+ chunks")).first.wait_for(timeout=300_000)
+    page.get_by_text(re.compile(r"Indexed 1 file")).first.wait_for(timeout=300_000)
 
 
 def ask(page, question: str) -> None:
+    """Send ``question`` and wait until it shows as sent (a lost send fails here)."""
     page.fill("#chat-input", question)
     page.click("#chat-submit")
+    page.locator("[data-step-type=user_message]").get_by_text(question).last.wait_for()
+
+
+def wait_answer_text(page, app: AppServer, text: str, timeout: float = 120_000) -> None:
+    """Wait for ``text`` in the last answer; on timeout fail with what the answer and the
+    server log said (a CI failure is read from its output alone)."""
+    try:
+        last_answer(page).get_by_text(text).first.wait_for(timeout=timeout)
+    except Exception as error:
+        shown = last_answer(page).inner_text(timeout=5_000) if last_answer(page).count() else ""
+        full = app.log()
+        models = [line for line in full.splitlines() if "language models for answers" in line]
+        log = "\n".join(models) + "\n...\n" + full[-4000:]
+        shot(page, "failed-wait-answer")
+        raise AssertionError(f"{text!r} not in the last answer: {shown!r}\n"
+                             f"server log tail:\n{log}") from error
 
 
 def last_answer(page):
@@ -140,26 +125,26 @@ def assert_refused(page, url: str, secret: str, name: str) -> None:
 
 
 def close_side_panel(page) -> None:
-    """Close the element side panel if Chainlit left one open."""
-    back = page.locator("button:has(svg.lucide-arrow-left)")
-    if back.count():
-        back.first.click()
-        page.wait_for_timeout(500)
+    """Close the passage panel if one is open (it never opens by itself)."""
+    close = page.locator("#docchat-passage header button")
+    if close.count():
+        close.first.click()
+        page.wait_for_timeout(300)
 
 
 def open_step(page, name: str):
-    button = page.locator(f"[id='step-{name}']").first
+    button = page.get_by_text(name, exact=False).first
     button.click()
     return button
 
 
-def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app, tmp_path):
+def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app, report_pdf):
     app, fake = scripted_app
     page = log_in(browser, app, "alice")
     wait_ready(page)
     shot(page, "01-logged-in")
 
-    upload_and_index(page, report_pdf(tmp_path))
+    upload_and_index(page, report_pdf)
     shot(page, "02-indexed")
 
     ask(page, QUESTION)
@@ -178,21 +163,21 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
     assert fake.stats()["stream"] >= 1
 
     # nested flow steps, with the supervisor's decision and the review verdict readable
-    for name in ("Supervisor", "Retrieve", "Answer", "Review"):
-        assert page.locator(f"[id='step-{name}']").count() >= 1, name
-    open_step(page, "Supervisor")
+    for name in ("Deciding how to answer", "Searching your documents (", "Writing the answer",
+                 "Checking the answer against the sources"):
+        assert page.get_by_text(name).count() >= 1, name
+    open_step(page, "Deciding how to answer")
     page.get_by_text("Decision:").first.wait_for()
-    open_step(page, "Review")
+    open_step(page, "Checking the answer against the sources")
     page.get_by_text("Verdict:").first.wait_for()
     shot(page, "04-steps")
 
     # the citation opens the cited chunk: the right file, page and text
     close_side_panel(page)
     assert page.get_by_text("logged in the blue binder").count() == 0
-    answer.locator("a", has_text=re.compile(r"^\[\d\]$")).first.click()
-    page.get_by_text("heliotrope-report.pdf, page 2").last.wait_for()
-    page.get_by_text("logged in the blue binder").first.wait_for()
-    page.wait_for_timeout(800)  # let the side panel finish sliding in
+    answer.locator("a.element-link", has_text=re.compile(r"^\[\d\]$")).first.click()
+    page.locator("#docchat-passage-title", has_text="heliotrope-report.pdf, page 2").wait_for()
+    page.locator("#docchat-passage").get_by_text("logged in the blue binder").wait_for()
     shot(page, "05-citation")
 
     # reload: the thread is in the history under its generated title, and reopens
@@ -225,7 +210,7 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
 
     # carol is refused a thread alice did not share
     page.locator("#new-chat-button").click()
-    confirm = page.get_by_role("button", name=re.compile("Confirm", re.I))
+    confirm = page.get_by_role("button", name=re.compile("Confirm", re.IGNORECASE))
     if confirm.count():
         confirm.first.click()
     wait_ready(page)
@@ -254,19 +239,46 @@ def test_scripted_model_upload_ask_cite_history_and_share(browser, scripted_app,
 
 
 def test_extractive_provider_answers_with_quotes_and_citations(browser, extractive_app,
-                                                               tmp_path):
+                                                               report_pdf):
+    started = [line for line in extractive_app.log().splitlines()
+               if "language models for answers" in line]
+    assert started and "answers: extractive (" in started[0], started
     page = log_in(browser, extractive_app, "alice")
-    upload_and_index(page, report_pdf(tmp_path))
+    upload_and_index(page, report_pdf)
     ask(page, QUESTION)
     answer = last_answer(page)
-    answer.get_by_text("No language model is configured").first.wait_for(timeout=120_000)
+    wait_answer_text(page, extractive_app, "No language model is configured")
     answer.get_by_text(re.compile("43 days")).first.wait_for()
     page.wait_for_timeout(1000)
     assert re.search(r"\[\d\]", answer.inner_text())
     close_side_panel(page)
     assert page.get_by_text("logged in the blue binder").count() == 0
-    answer.locator("a", has_text=re.compile(r"^\[\d\]$")).first.click()
-    page.get_by_text("heliotrope-report.pdf, page 2").last.wait_for()
-    page.get_by_text("logged in the blue binder").first.wait_for()
-    page.wait_for_timeout(800)
+    answer.locator("a.element-link", has_text=re.compile(r"^\[\d\]$")).first.click()
+    page.locator("#docchat-passage-title", has_text="heliotrope-report.pdf, page 2").wait_for()
+    page.locator("#docchat-passage").get_by_text("logged in the blue binder").wait_for()
+    # the document is still there: no "deleted since" note (documents are keyed by the
+    # author's stable id, the panel once asked by login name and saw none)
+    assert page.locator("#docchat-passage .docchat-passage-deleted").count() == 0
     shot(page, "12-extractive-answer")
+
+
+def test_extractive_decline_shows_the_sentence_and_related_passages(browser, extractive_app,
+                                                                     report_pdf):
+    """No model, a question the report does not answer: the reply says so in one
+    sentence and offers the closest passages as related, not an answer, with citations
+    that open the passage."""
+    page = log_in(browser, extractive_app, "alice")
+    upload_and_index(page, report_pdf)
+    ask(page, "What is the airspeed of an unladen swallow?")
+    answer = last_answer(page)
+    wait_answer_text(page, extractive_app,
+                     "Your documents do not contain an answer to this question.")
+    answer.get_by_text("Related passages (related, not an answer):").first.wait_for()
+    page.wait_for_timeout(1000)
+    shown = answer.inner_text()
+    assert shown.index("do not contain an answer") < shown.index("related, not an answer")
+    assert "treat it with care" not in shown  # the decline says it; no second note
+    close_side_panel(page)
+    answer.locator("a", has_text=re.compile(r"^\[1\]$")).first.click()
+    page.get_by_text(re.compile(r"heliotrope-report\.pdf, page \d")).last.wait_for()
+    shot(page, "13-extractive-decline")

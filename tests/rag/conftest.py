@@ -1,8 +1,14 @@
 """Fixtures for the rag tests: one real MiniLM embedder per session, a fresh real
-store (Chroma on disk + SQLite FTS5) per test, and factories for real files."""
+store (Chroma on disk + SQLite FTS5) per test, a fresh real PostgreSQL database per test
+that asks for ``pg_url`` (127.0.0.1:5432, random name, dropped after; PG_ADMIN_URL
+overrides the server), and factories for real files (``make_pdf`` is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +23,57 @@ def embedder():
     return shared_embedder(RagSettings())
 
 
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)
+
+
+def create_pg_database() -> tuple[str, str]:
+    """Create a uniquely named database; returns (name, postgresql:// URL)."""
+    name = f"docchat_rag_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    return name, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database (skips when no server answers)."""
+    try:
+        name, url = create_pg_database()
+    except Exception as error:  # noqa: BLE001 - any failure means "no server"
+        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} unavailable: {error}")
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> RagSettings:
-    return RagSettings(data_dir=tmp_path / "data", embed_batch=8)
+    """Embedded store settings (SQLite even when DATABASE_URL is set around the tests)."""
+    return RagSettings(data_dir=tmp_path / "data", embed_batch=8, database_url=None)
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, pg_url: str) -> RagSettings:
+    """Settings whose keyword index and registry are in a fresh PostgreSQL database."""
+    return RagSettings(data_dir=tmp_path / "data", embed_batch=8, database_url=pg_url)
+
+
+@pytest.fixture
+async def pg_service(pg_settings: RagSettings, embedder):
+    svc = await RagService.open(pg_settings, embedder=embedder)
+    yield svc
+    await svc.close()
 
 
 @pytest.fixture
@@ -27,28 +81,6 @@ async def service(settings: RagSettings, embedder):
     svc = await RagService.open(settings, embedder=embedder)
     yield svc
     await svc.close()
-
-
-@pytest.fixture
-def make_pdf(tmp_path: Path):
-    """make_pdf(name, pages, user_password=None) -> Path: a real PDF via fpdf2."""
-    from fpdf import FPDF
-
-    def _make(name: str, pages: list[str], user_password: str | None = None) -> Path:
-        pdf = FPDF()
-        pdf.set_font("helvetica", size=12)
-        for text in pages:
-            pdf.add_page()
-            if text:
-                pdf.multi_cell(0, 8, text)
-        if user_password:
-            pdf.set_encryption(owner_password="owner-" + user_password,
-                               user_password=user_password)
-        path = tmp_path / name
-        pdf.output(str(path))
-        return path
-
-    return _make
 
 
 @pytest.fixture

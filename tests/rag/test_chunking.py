@@ -69,3 +69,32 @@ def test_chunk_ids_differ_per_scope():
     ids = {chunker.split(d, o, t)[0].chunk_id for o, t in
            [("a", None), ("a", "t1"), ("a", "t2"), ("b", None)]}
     assert len(ids) == 4
+
+
+def test_context_line_is_embedded_but_not_stored():
+    sections = [Section("Run the installer.", heading="Install > Linux")]
+    d = LoadedDocument(filename="guide.md", doc_id="ab" * 32, kind="markdown",
+                       sections=sections, metadata={"title": "User Guide"})
+    chunk = Chunker(load_tokenizer()).split(d, "u", None)[0]
+    assert chunk.text == "Run the installer."
+    assert chunk.context == "User Guide > Install > Linux"
+    assert chunk.embedding_text == "User Guide > Install > Linux\n\nRun the installer."
+    # without a "title" the file name is the title; with context off nothing is added
+    d.metadata = {}
+    assert Chunker(load_tokenizer()).split(d, "u", None)[0].context == "guide.md > Install > Linux"
+    plain = Chunker(load_tokenizer(), context=False).split(d, "u", None)[0]
+    assert (plain.context, plain.embedding_text) == ("", "Run the installer.")
+
+
+def test_context_and_chunk_fit_256_tokens_together():
+    heading = " > ".join(f"Heading number {i}" for i in range(20))  # ~80 tokens
+    chunker = Chunker(load_tokenizer(), 256, 32)
+    chunks = chunker.split(doc([Section(paragraphs(30), heading=heading)]), "u", None)
+    assert len(COUNT.encode(chunks[0].context, add_special_tokens=False).ids) == 32
+    assert heading.startswith(chunks[0].context.removeprefix("d.txt > "))
+    assert max(tokens(c.embedding_text) for c in chunks) <= 256
+    assert max(tokens(c.text) for c in chunks) > 180  # the rest of the room is used
+    words = doc([Section(" ".join(f"w{i}" for i in range(3000)))])  # splits at any word
+    assert max(tokens(c.text) for c in chunker.split(words, "u", None)) in (223, 224)
+    no_context = Chunker(load_tokenizer(), 256, 32, context=False)
+    assert max(tokens(c.text) for c in no_context.split(words, "u", None)) in (255, 256)

@@ -60,7 +60,7 @@ def test_eval_delegates_to_the_runner(monkeypatch):
         seen.update(vars(args))
         return 0
 
-    from rag.evaluation import runner
+    from evaluation import retrieval as runner
 
     monkeypatch.setattr(runner, "main", fake_main)
     assert cli.main(["eval", "/some/beir", "--split", "dev", "--mode", "bm25", "--json"]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluation.beir import BeirFormatError, load_beir
+from evaluation.beir import BeirFormatError, load_beir
 
 FILLER = ("The quarterly report lists revenue, staffing, office moves and the cafeteria "
           "menu for each region in turn. ")
@@ -103,9 +103,8 @@ def test_load_beir_missing_split_lists_the_others(tmp_path: Path) -> None:
 
 
 def test_rank_documents_keeps_best_chunk_and_expands_identical_texts() -> None:
+    from evaluation.retrieval import rank_documents
     from rag.models import SearchResult
-
-    from rag.evaluation.runner import rank_documents
 
     def hit(chunk: str, doc: str, corpus_id: str) -> SearchResult:
         return SearchResult(chunk_id=chunk, doc_id=doc, text="", score=0.0, rank=0,
@@ -120,10 +119,11 @@ def test_rank_documents_keeps_best_chunk_and_expands_identical_texts() -> None:
 
 
 async def test_eval_end_to_end_all_modes(tmp_path: Path) -> None:
-    from rag.evaluation.runner import RESULT_KEYS, evaluate_beir
+    from evaluation.retrieval import RESULT_KEYS, evaluate_beir
 
     folder = write_beir(tmp_path / "beir")
-    data, indexed, results = await evaluate_beir(folder, "test", ("dense", "bm25", "hybrid"))
+    data, indexed, results = await evaluate_beir(folder, "test", ("dense", "bm25", "hybrid"),
+                                                 cache=tmp_path / "cache.sqlite")
 
     assert indexed.failed == []
     stored = [cid for ids in indexed.corpus_ids.values() for cid in ids]
@@ -141,10 +141,11 @@ async def test_eval_end_to_end_all_modes(tmp_path: Path) -> None:
 
 
 def test_eval_main_json_last_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from rag.evaluation.runner import RESULT_KEYS, main
+    from evaluation.retrieval import RESULT_KEYS, main
 
     folder = write_beir(tmp_path / "beir")
-    code = main(argparse.Namespace(beir_dir=str(folder), split="test", mode="bm25", json=True))
+    code = main(argparse.Namespace(beir_dir=str(folder), split="test", mode="bm25", json=True,
+                                  cache=str(tmp_path / "cache.sqlite")))
     out = capsys.readouterr()
     assert code == 0
     lines = out.out.strip().splitlines()
@@ -158,9 +159,56 @@ def test_eval_main_json_last_line(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 def test_eval_main_reports_bad_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from rag.evaluation.runner import main
+    from evaluation.retrieval import main
 
     code = main(argparse.Namespace(beir_dir=str(tmp_path / "nope"), split="test",
                                    mode="hybrid", json=False))
     assert code == 2
     assert "nope: not a folder" in capsys.readouterr().err
+
+
+async def test_eval_baselines_and_repeatable_runs(tmp_path: Path) -> None:
+    from evaluation.retrieval import evaluate_beir
+
+    folder = write_beir(tmp_path / "beir")
+    cache = tmp_path / "cache.sqlite"
+    modes = ("hybrid", "baseline-dense", "baseline-bm25", "hyb-exact-a0.7-p0.0")
+    _, _, first = await evaluate_beir(folder, "test", modes, cache=cache)
+    _, _, second = await evaluate_beir(folder, "test", modes, cache=cache)
+    assert [r.mode for r in first] == list(modes)
+    assert [r.metrics for r in first] == [r.metrics for r in second]  # exact search + cache
+    by_mode = {r.mode: r.metrics for r in first}
+    assert by_mode["baseline-dense"]["recall@100"] == 1.0
+    # the answer of q4 sits past the first 256 tokens of "report": the truncated whole-
+    # document vector misses it at rank 1, the chunked index does not
+    assert by_mode["hybrid"]["mrr@10"] == 1.0
+    assert by_mode["baseline-dense"]["mrr@10"] < 1.0
+    assert by_mode["baseline-bm25"]["ndcg@10"] > 0.9
+    assert len(first[1].latencies_ms) == 4
+
+
+async def test_eval_indexes_a_corpus_larger_than_the_upload_quota(tmp_path: Path) -> None:
+    """The per-user upload quota (RAG_USER_MAX_PENDING_FILES, default 10) must not
+    refuse corpus entries: the eval hands them all to one index_texts call."""
+    from rag.config import RagSettings
+
+    from evaluation.retrieval import evaluate_beir
+
+    extra = [{"_id": f"planet-{name}", "title": name.title(),
+              "text": f"{name.title()} is a planet of the solar system; {fact}."}
+             for name, fact in [("mercury", "it has almost no atmosphere"),
+                                ("venus", "its clouds hold sulphuric acid"),
+                                ("mars", "its soil is red with iron oxide"),
+                                ("jupiter", "its great red spot is a storm"),
+                                ("saturn", "its rings are ice and rock"),
+                                ("uranus", "it rotates on its side"),
+                                ("neptune", "its winds are the fastest measured")]]
+    corpus = CORPUS + extra
+    assert len(corpus) > RagSettings().user_max_pending_files
+    folder = write_beir(tmp_path / "beir", corpus=corpus)
+    _, indexed, results = await evaluate_beir(folder, "test", ("bm25",),
+                                              cache=tmp_path / "cache.sqlite")
+    assert indexed.failed == []
+    stored = sorted(cid for ids in indexed.corpus_ids.values() for cid in ids)
+    assert stored == sorted(d["_id"] for d in corpus)
+    assert results[0].metrics["recall@100"] == 1.0

@@ -80,3 +80,73 @@ def test_convex_weight_moves_the_winner_and_constant_lists_count_fully():
     assert convex_fuse([[("z", 0.4)], []], [0.7, 0.3]) == [("z", 0.7)]
     with pytest.raises(ValueError):
         convex_fuse([dense], [0.5, 0.5])
+
+
+def _cand(doc: str, index: int) -> Candidate:
+    return Candidate(f"{doc}:{index}", 0.0, "", {"doc_id": doc, "chunk_index": index})
+
+
+def test_document_aware_best_plus_share_of_next():
+    from rag.retrieval import document_aware
+
+    # B has one strong chunk; A two good ones: the share of A's next chunk lifts it
+    scored = [(_cand("B", 3), 0.80), (_cand("A", 2), 0.75), (_cand("A", 5), 0.70),
+              (_cand("C", 1), 0.60)]
+    ranked = document_aware(scored, share=0.25)
+    assert [(c.chunk_id, round(s, 4)) for c, s in ranked] == [
+        ("A:2", 0.75 + 0.25 * 0.70), ("A:5", 0.70 + 0.25 * 0.75), ("B:3", 0.80),
+        ("C:1", 0.60)]
+    # share 0 and prior 0: the input order, untouched
+    assert document_aware(scored) == scored
+
+
+def test_document_aware_first_chunk_prior():
+    from rag.retrieval import document_aware
+
+    scored = [(_cand("B", 4), 0.62), (_cand("A", 0), 0.60), (_cand("A", 1), 0.10)]
+    ranked = document_aware(scored, first_prior=0.05)
+    assert [(c.chunk_id, round(s, 4)) for c, s in ranked] == [
+        ("A:0", 0.65), ("B:4", 0.62), ("A:1", 0.10)]
+    # with a share too, chunk 1 of A is lifted by chunk 0's prior-raised score
+    ranked = document_aware(scored, share=0.5, first_prior=0.05)
+    assert [(c.chunk_id, round(s, 4)) for c, s in ranked] == [
+        ("A:0", 0.70), ("B:4", 0.62), ("A:1", 0.425)]
+
+
+@pytest.mark.parametrize(("query", "exact"), [
+    ("How do I copy a list?", False),
+    ("Why are Python strings immutable?", False),
+    ("What is Perl?", False),
+    ("Why doesn't list.sort() return the sorted list?", True),
+    ("How do I use Py_BuildValue() to create a tuple?", True),
+    ("What is CPAN?", True),
+    ("How do I set PERL5LIB for my scripts?", True),
+    ("What does $_ hold in a loop?", True),
+    ("How do I pass --verbose to pytest?", True),
+    ('Why do I get "unexpected EOF" from the parser?', True),
+    ("Where is /etc/hosts read?", True),
+    ("Is it a good idea to use e.g. threads here?", False),
+    ("Can I do it in Perl 5 or 6?", False),
+])
+def test_exact_terms_gate(query: str, exact: bool):
+    from rag.retrieval import has_exact_terms
+
+    assert has_exact_terms(query) is exact
+
+
+def test_document_vectors_lift_their_chunks_and_let_missing_documents_enter():
+    from rag.retrieval import add_document_scores
+
+    scored = [(_cand("A", 3), 0.90), (_cand("B", 0), 0.85), (_cand("A", 4), 0.20)]
+    # cosines min-max normalised over the document list: B 1.0, C 0.5, A 0.0
+    documents = [("B", 0.60), ("C", 0.50), ("A", 0.40), ("B", 0.10)]
+    ranked = add_document_scores(scored, documents, weight=0.2)
+    assert [(c if isinstance(c, str) else c.chunk_id, round(s, 4)) for c, s in ranked] == [
+        ("B:0", 1.05), ("A:3", 0.90), ("A:4", 0.20), ("C", 0.10)]
+    # a large weight lets a document with no chunk candidate pass a chunk's document
+    ranked = add_document_scores(scored, documents, weight=2.0)
+    assert [c if isinstance(c, str) else c.chunk_id for c, _ in ranked] == [
+        "B:0", "C", "A:3", "A:4"]
+    # weight 0 or no documents: the chunk ranking, untouched
+    assert add_document_scores(scored, documents, 0.0) == scored
+    assert add_document_scores(scored, [], 0.5) == scored

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import Chunk
+from keyword_samples import sample_chunks
+
 from rag.store.keyword import Fts5KeywordIndex, fts_query
 from rag.store.sqlite import SqliteDB
-
-
-def chunk(cid: str, text: str, owner: str = "u", thread: str = "", doc: str = "d") -> Chunk:
-    return Chunk(cid, text, {"owner": owner, "thread_id": thread, "doc_id": doc,
-                             "chunk_index": int(cid[-1]), "source": f"{doc}.txt"})
 
 
 @pytest.fixture
@@ -19,13 +15,7 @@ def index(tmp_path):
     db = SqliteDB(tmp_path / "k.db")
     idx = Fts5KeywordIndex(db)
     with db.transaction() as conn:
-        idx.add(conn, [
-            chunk("a0", "Running shoes for running marathons and running trails"),
-            chunk("a1", "A shoe shop sells one running shoe"),
-            chunk("a2", "Cooking pasta with garlic"),
-            chunk("b0", "running secrets of another user", owner="other"),
-            chunk("c0", "running in thread one", thread="t1", doc="e"),
-        ])
+        idx.add(conn, sample_chunks())
     yield idx
     db.close()
 
@@ -40,10 +30,16 @@ def test_query_escaping():
     assert fts_query("Ünïcode naïve") == '"ünïcode" OR "naïve"'
 
 
-@pytest.mark.parametrize("query", ['"', "AND", "NEAR(", "col:x", "*", "a OR",
-                                   "'); DROP TABLE chunks; --", "\x00", "(((", "-running"])
-def test_hostile_queries_do_not_raise(index, query):
-    index.search(query, "u", None, 5)
+@pytest.mark.parametrize(("query", "expected"), [
+    ('"', []), ("AND", ["a0"]), ("NEAR(", []), ("col:x", []), ("*", []),
+    ("a OR", ["a1"]), ("'); DROP TABLE chunks; --", []), ("\x00", []), ("(((", []),
+    ("-running", ["a0", "a1", "c0"]),
+])
+def test_hostile_queries_match_only_their_words(index, query, expected):
+    """FTS5 syntax in a query is searched as plain words, never parsed or executed."""
+    hits = index.search(query, "u", None, 5)
+    assert sorted(h.chunk_id for h in hits) == expected
+    assert index.count("u", None) == 4  # the table survived
 
 
 def test_bm25_order_and_porter_stemming(index):

@@ -14,7 +14,7 @@ from rag.errors import (
     UnreadableDocumentError,
     UnsupportedTypeError,
 )
-from rag.loaders import content_id, load_file, load_text_document
+from rag.loaders.files import content_id, load_file, load_text_document
 
 
 def test_pdf_pages_are_numbered_from_one(make_pdf):

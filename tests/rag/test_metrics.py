@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from rag.evaluation.metrics import dcg, evaluate, mrr_at_k, ndcg_at_k, recall_at_k
+from evaluation.metrics import dcg, evaluate, mrr_at_k, ndcg_at_k, recall_at_k
 
 # d1 is highly relevant (2), d2 and d3 relevant (1), d9 judged not relevant (0).
 QRELS = {"d1": 2, "d2": 1, "d3": 1, "d9": 0}

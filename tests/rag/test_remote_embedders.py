@@ -98,8 +98,10 @@ def test_missing_keys_are_reported():
 
 
 async def test_service_with_openai_embedder_uses_its_own_collection(fake_api, tmp_path):
+    # no context, no first-chunk prior: the score is the plain cosine, 1.0
     settings = RagSettings(data_dir=tmp_path, embedder="openai:text-embedding-3-small",
-                           openai_api_key="sk-test", openai_base_url=fake_api + "/v1")
+                           openai_api_key="sk-test", openai_base_url=fake_api + "/v1",
+                           chunk_context=False, first_chunk_prior=0.0)
     service = await RagService.open(settings, embedder=make_embedder(settings))
     try:
         [r] = await service.index_texts([TextDocument("x", "remote text")], Scope("u"))

@@ -91,7 +91,7 @@ async def test_bad_files_fail_alone_with_named_errors(service, make_pdf, write, 
         write("photo.jpg", b"\xff\xd8\xff\xe0 jpeg"),
         write("blob.md", b"\x00\x01\x02\x03binary"),
         write("latin.txt", "d\u00e9j\u00e0 vu".encode("latin-1")),
-        write("huge.txt", "y" * (int(settings.max_file_bytes) + 1)),
+        write("huge.txt", "y" * (int(settings.upload_max_bytes) + 1)),
     ]
     events: list[IndexProgress] = []
     reports = await service.index_files([bad[0], good, *bad[1:]], ALICE_T1,
@@ -340,3 +340,111 @@ async def test_each_owner_has_its_own_collection(service):
     assert await service.search("text", Scope("carol"), mode="dense") == []
     with pytest.raises(ValueError, match="owner"):
         chroma.add("bob", ["x"], np.zeros((1, 384), np.float32), ["t"], [{"owner": "alice"}])
+
+
+async def _snapshot(service: RagService, owner: str) -> list:
+    """What an owner's searches return, owner-free (to compare before and after a move)."""
+    seen = []
+    for mode in ("hybrid", "dense", "bm25"):
+        for query in ("vault access code", "tulips", "router button"):
+            for thread in (None, "t1"):
+                hits = await service.search(query, Scope(owner, thread), k=10, mode=mode)
+                assert all(h.metadata["owner"] == owner for h in hits)
+                seen.append([(h.chunk_id, h.source, h.text, round(h.score, 5)) for h in hits])
+    docs = await service.list_documents(Scope(owner))
+    return [seen, sorted((d.doc_id, d.filename, d.chunks, d.thread_id) for d in docs)]
+
+
+async def _index_name_keyed(service: RagService) -> None:
+    await service.index_texts([TextDocument("vault.txt", "The vault access code is 4411."),
+                               TextDocument("tulips.txt", "Alice grows tulips in spring.")],
+                              Scope("alice", "t1"))
+    await service.index_texts([TextDocument("router.txt", "Hold the router button ten "
+                                            "seconds to reset it.")], Scope("alice"))
+    await service.index_texts([TextDocument("bob.txt", "Bob keeps the vault code too.")],
+                              Scope("bob"))
+
+
+async def test_rename_owner_keeps_search_results_and_is_idempotent(service):
+    await _index_name_keyed(service)
+    before, bob_before = await _snapshot(service, "alice"), await _snapshot(service, "bob")
+    assert before[1] and before[0][0]
+    assert await service.rename_owner("alice", "uid-alice") == 3
+    assert await _snapshot(service, "uid-alice") == before
+    assert await _snapshot(service, "bob") == bob_before
+    assert await service.search("vault", Scope("alice"), k=10) == []
+    assert fts_count(service, "alice") == 0 and service.store.chroma.collection_for("alice") is None
+    assert service.store.db.query("SELECT count(*) FROM chunks WHERE owner = 'uid-alice'"
+                                  " AND json_extract(metadata, '$.owner') = 'uid-alice'")[0][0] \
+        == fts_count(service, "uid-alice") > 0
+    assert await service.rename_owners({"alice": "uid-alice", "carol": "uid-carol"}) == {}
+    assert await _snapshot(service, "uid-alice") == before
+    with pytest.raises(ValueError):
+        await service.rename_owner("bob", "bob")
+
+
+@pytest.mark.parametrize("crash_at", ["copy", "drop"])
+async def test_rename_owner_interrupted_is_finished_by_a_rerun(service, monkeypatch, crash_at):
+    await _index_name_keyed(service)
+    before = await _snapshot(service, "alice")
+    chroma, calls = service.store.chroma, []
+    real = chroma.add if crash_at == "copy" else chroma.drop
+
+    def crash(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2 or crash_at == "drop":
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chroma, "add" if crash_at == "copy" else "drop", crash)
+    with pytest.raises(RuntimeError):
+        await asyncio.to_thread(service.store.rename_owner, "alice", "uid-alice", 1)
+    monkeypatch.undo()
+    if crash_at == "copy":  # nothing moved yet: alice still sees all, the id nothing
+        assert await _snapshot(service, "alice") == before
+        assert (await _snapshot(service, "uid-alice"))[1] == []
+    assert await service.rename_owners({"alice": "uid-alice"}) == {
+        "alice": 3 if crash_at == "copy" else 0}
+    assert await _snapshot(service, "uid-alice") == before
+    assert chroma.collection_for("alice") is None
+
+
+async def test_rename_owner_onto_an_owner_with_the_same_document(service):
+    common = "The vault access code is 4411."
+    await service.index_texts([TextDocument("a.txt", common),
+                               TextDocument("only-alice.txt", "Tulips bloom.")], Scope("alice"))
+    await service.index_texts([TextDocument("b.txt", common)], Scope("bob"))
+    assert await service.rename_owner("alice", "bob") == 1
+    docs = await service.list_documents(Scope("bob"))
+    assert sorted(d.filename for d in docs) == ["b.txt", "only-alice.txt"]
+    hits = await service.search("vault access code", Scope("bob"), k=10)
+    assert sorted(h.source for h in hits) == ["b.txt", "only-alice.txt"]  # the copy: once
+    assert all(h.metadata["owner"] == "bob" for h in hits)
+    assert chroma_count(service, "bob") == fts_count(service, "bob") == 2
+
+
+
+async def test_the_candidate_depth_does_not_depend_on_k(service, monkeypatch):
+    """Fusion min-max normalises over the candidates and the first-chunk prior re-ranks
+    them, so a depth that grew with k (max(2k, 40)) made the chat's top 5 (k=5) differ
+    from the evaluation's (k=200): replayed, the chat ranked below baseline-dense while
+    the evaluation reported it above. Both retrievers now get settings.candidate_depth
+    whatever k is (2k when larger), owner-wide too."""
+    await service.index_texts([TextDocument("a", "Penguins live in Antarctica.")], ALICE_T1)
+    asked: list[tuple[str, int]] = []
+    store = service.store
+    for name in ("dense_search", "keyword_search"):
+        real = getattr(store, name)
+
+        def recording(*args, _real=real, _name=name):
+            asked.append((_name, args[-1]))
+            return _real(*args)
+
+        monkeypatch.setattr(store, name, recording)
+    depth = service.settings.candidate_depth
+    for scope, k in [(ALICE_T1, 5), (ALICE_T1, 200), (Scope("alice"), 5), (ALICE_T1, 300)]:
+        asked.clear()
+        await service.search("penguins", scope, k=k)
+        assert sorted(asked) == [("dense_search", max(depth, 2 * k)),
+                                 ("keyword_search", max(depth, 2 * k))], (scope, k)
+    assert depth >= 2 * 200  # the evaluation's k (evaluation.retrieval.CHUNK_DEPTH)

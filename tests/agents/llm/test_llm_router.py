@@ -16,11 +16,11 @@ from agents.llm import (
     Message,
     Passage,
 )
-from agents.llm.bench import InstantProvider, router_overhead
 from agents.llm.errors import TransientError
 from agents.llm.providers.base import parse_retry_after
 from agents.llm.providers.extractive import NOTICE, ExtractiveProvider
 from agents.llm.retry import RetryPolicy, with_retries
+from bench.llm_bench import InstantProvider, router_overhead
 
 CONTEXT = [
     Passage(1, "Invoices are due within 30 days. Late fees are 2% per month.", "terms.pdf", 3),
@@ -139,7 +139,16 @@ def test_default_chains_use_small_models_for_cheap_tasks() -> None:
     for task in ("route", "review", "title"):
         assert s.chain_for(task)[0] == "openai:gpt-4.1-nano"
     assert s.chain_answer[0] == "openai:gpt-4.1-mini"
-    assert s.local_threads == 1
+    assert s.local_threads is None  # chosen from the cores this process may use
+
+
+def test_local_model_only_answers_by_default() -> None:
+    """With only the local model, a question costs one model call: route, review and
+    title fall to the heuristics (extractive), the answer goes to the local model."""
+    s = LLMSettings()
+    for task in ("route", "review", "title"):
+        assert not any(link.startswith("local:") for link in s.chain_for(task)), task
+    assert any(link.startswith("local:") for link in s.chain_answer)
 
 
 def test_retry_after_parsing() -> None:
