@@ -17,9 +17,12 @@ WORKDIR /app
 
 # Same install as the README: the project with the pinned lock as constraints.
 COPY pyproject.toml requirements.lock README.md ./
+COPY docchat ./docchat
 COPY rag ./rag
 COPY agents ./agents
 COPY chat ./chat
+COPY bench ./bench
+COPY evaluation ./evaluation
 RUN pip install -c requirements.lock .
 
 COPY app.py chainlit.md ./

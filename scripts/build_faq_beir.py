@@ -21,13 +21,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from evaluation.faq_sets import builder_main, write_faq_beir
 
 DEFAULT_SRC = Path("/usr/share/doc/python3.11/html/_sources")
 SUFFIX = ".rst.txt"
@@ -242,21 +241,6 @@ def distractors(src: Path, min_words: int) -> list[dict]:
     return docs
 
 
-def _sample(docs: list[dict], limit: int) -> list[dict]:
-    """A deterministic spread-out subset (lowest SHA-256 of the id), kept in input order."""
-    if limit <= 0 or len(docs) <= limit:
-        return docs
-    ranked = sorted(docs, key=lambda d: hashlib.sha256(d["_id"].encode()).hexdigest())
-    keep = {d["_id"] for d in ranked[:limit]}
-    return [d for d in docs if d["_id"] in keep]
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with path.open("w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def build(src: Path, out: Path, max_distractors: int = 0, min_words: int = 20,
           min_answer_words: int = 5) -> dict[str, int]:
     """Write the BEIR folder and return its counts.
@@ -267,43 +251,13 @@ def build(src: Path, out: Path, max_distractors: int = 0, min_words: int = 20,
     if not sorted((src / "faq").glob("*" + SUFFIX)):
         raise FileNotFoundError(f"no faq/*{SUFFIX} under {src} (apt-get install python3.11-doc)")
     answers, queries = faq_pairs(src, min_answer_words)
-    others = _sample(distractors(src, min_words), max_distractors)
-    (out / "qrels").mkdir(parents=True, exist_ok=True)
-    _write_jsonl(out / "corpus.jsonl", answers + others)
-    _write_jsonl(out / "queries.jsonl", queries)
-    with (out / "qrels" / "test.tsv").open("w", encoding="utf-8", newline="\n") as f:
-        f.write("query-id\tcorpus-id\tscore\n")
-        for query, answer in zip(queries, answers):
-            f.write(f"{query['_id']}\t{answer['_id']}\t1\n")
-    return {"answers": len(answers), "distractors": len(others),
-            "docs": len(answers) + len(others), "queries": len(queries)}
+    return write_faq_beir(out, answers, queries, distractors(src, min_words),
+                          max_distractors)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--src", type=Path, default=DEFAULT_SRC,
-                        help=f"Sphinx _sources folder (default {DEFAULT_SRC})")
-    parser.add_argument("--out", type=Path, required=True, help="BEIR folder to write")
-    parser.add_argument("--max-distractors", type=int, default=0,
-                        help="keep at most this many distractor sections, picked "
-                             "deterministically; 0 = all (default)")
-    parser.add_argument("--min-words", type=int, default=20,
-                        help="skip distractor sections shorter than this (default 20)")
-    parser.add_argument("--min-answer-words", type=int, default=5,
-                        help="skip FAQ questions whose answer is shorter (default 5)")
-    args = parser.parse_args(argv)
-    try:
-        counts = build(args.src, args.out, args.max_distractors, args.min_words,
-                       args.min_answer_words)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"corpus.jsonl: {counts['docs']} documents "
-          f"({counts['answers']} answers, {counts['distractors']} distractors)")
-    print(f"queries.jsonl: {counts['queries']} queries")
-    print(f"qrels/test.tsv: {counts['queries']} judgements")
-    print(f"written to {args.out}")
-    return 0
+    return builder_main(argv, description=__doc__.split("\n\n")[0], default_src=DEFAULT_SRC,
+                        src_help="Sphinx _sources folder", build=build)
 
 
 if __name__ == "__main__":

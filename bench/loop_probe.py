@@ -1,0 +1,198 @@
+"""An opt-in probe of the server's event-loop lag (for the load benchmark).
+
+With ``DOCCHAT_LOOP_PROBE=1`` the app starts a task that sleeps ``INTERVAL_S`` again
+and again and records how late each wake-up is: that lateness is the time the loop was
+blocked by something else (CPU work on the loop, a slow callback, a worker thread
+holding the GIL). ``GET
+/debug/loop-lag`` returns the worst and typical lag since the last reset, ``POST
+/debug/loop-lag/reset`` starts a new measurement window. Without the variable nothing
+runs and the routes answer 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from dataclasses import dataclass, field
+
+ENV_VAR = "DOCCHAT_LOOP_PROBE"
+INTERVAL_S = 0.01
+SLOW_CALLBACK_S = 0.05
+MAX_SAMPLES = 200_000
+
+
+@dataclass
+class LagStats:
+    """Lateness of the probe's wake-ups, in milliseconds, since ``started``, and the
+    pauses of Python's cyclic garbage collector in the same window (``gc.callbacks``:
+    a collection stops every thread of the process, the loop's included)."""
+
+    samples: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    gc_pauses: list[tuple[int, float]] = field(default_factory=list)  # (generation, ms)
+
+    def add(self, lag_ms: float) -> None:
+        """Record one wake-up's lateness."""
+        if len(self.samples) < MAX_SAMPLES:
+            self.samples.append(lag_ms)
+
+    def add_gc(self, generation: int, pause_ms: float) -> None:
+        """Record one collection's pause."""
+        if len(self.gc_pauses) < MAX_SAMPLES:
+            self.gc_pauses.append((generation, pause_ms))
+
+    def summary(self) -> dict:
+        """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s", "gc"}``;
+        ``gc``: ``{"collections", "by_generation", "max_ms", "total_ms", "frozen"}`` (frozen:
+        objects in the permanent generation, ``gc.get_freeze_count``)."""
+        pauses = [ms for _, ms in self.gc_pauses]
+        gc_summary = {"collections": len(pauses),
+                      "by_generation": [sum(1 for g, _ in self.gc_pauses if g == n)
+                                        for n in range(3)],
+                      "max_ms": round(max(pauses, default=0.0), 2),
+                      "total_ms": round(sum(pauses), 2), "frozen": gc.get_freeze_count()}
+        data = sorted(self.samples)
+        if not data:
+            return {"count": 0, "max_ms": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0,
+                    "window_s": round(time.time() - self.started, 1), "gc": gc_summary}
+
+        def pct(p: float) -> float:
+            return round(data[min(len(data) - 1, int(p * len(data)))], 2)
+
+        return {"count": len(data), "max_ms": round(data[-1], 2), "p50_ms": pct(0.5),
+                "p99_ms": pct(0.99), "mean_ms": round(sum(data) / len(data), 2),
+                "window_s": round(time.time() - self.started, 1), "gc": gc_summary}
+
+
+_stats: LagStats | None = None
+_task: asyncio.Task | None = None
+
+
+def _mode() -> str:
+    """``DOCCHAT_LOOP_PROBE`` (environment or ``.env``), lower case."""
+    from chat.config import AppSettings
+
+    return AppSettings().loop_probe.strip().lower()
+
+
+def enabled() -> bool:
+    """True when ``DOCCHAT_LOOP_PROBE`` is set to a true value."""
+    return _mode() in ("1", "true", "yes", "on", "debug")
+
+
+async def _probe() -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(INTERVAL_S)
+        if _stats is not None:
+            _stats.add(max(0.0, (loop.time() - before - INTERVAL_S) * 1000.0))
+
+
+_gc_started = [0.0]
+
+
+def _on_gc(phase: str, info: dict) -> None:
+    """``gc.callbacks`` hook: time each collection into the live stats."""
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    elif _stats is not None:
+        _stats.add_gc(info.get("generation", 0), (time.perf_counter() - _gc_started[0]) * 1e3)
+
+
+def start() -> LagStats:
+    """Start the probe on the running loop (idempotent); returns the live stats."""
+    global _stats, _task
+    if _task is None or _task.done():
+        _stats = LagStats()
+        _task = asyncio.get_running_loop().create_task(_probe())
+        if _on_gc not in gc.callbacks:
+            gc.callbacks.append(_on_gc)
+    assert _stats is not None
+    return _stats
+
+
+def start_if_enabled() -> bool:
+    """Start the probe and its routes when ``DOCCHAT_LOOP_PROBE`` is set.
+
+    ``DOCCHAT_LOOP_PROBE=debug`` also starts a watchdog thread that prints every
+    thread's stack to stderr whenever the loop is more than ``SLOW_CALLBACK_S`` late:
+    the way to find what blocks it (asyncio's own debug mode slows the loop too much
+    to measure, and cannot see a worker thread holding the GIL).
+    """
+    if not enabled():
+        return False
+    start()
+    install_routes()
+    if _mode() == "debug":
+        _start_watchdog()
+    return True
+
+
+def _start_watchdog() -> None:
+    import sys
+    import threading
+    import traceback
+
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    beat = [time.monotonic()]
+
+    def heartbeat() -> None:
+        beat[0] = time.monotonic()
+        loop.call_later(INTERVAL_S, heartbeat)
+
+    def watchdog() -> None:  # dumps every thread's stack while the loop is late
+        while True:
+            time.sleep(0.02)
+            late = time.monotonic() - beat[0]
+            if late > SLOW_CALLBACK_S:
+                frames = sys._current_frames()
+                lines = [f"loop late by {late * 1000:.0f} ms"]
+                for ident, frame in frames.items():
+                    mark = "LOOP " if ident == loop_thread else ""
+                    lines.append(f"--- {mark}thread {ident}")
+                    lines.extend(traceback.format_stack(frame, limit=6))
+                print("\n".join(lines), file=sys.stderr, flush=True)
+                beat[0] = time.monotonic()
+
+    heartbeat()
+    threading.Thread(target=watchdog, name="loop-watchdog", daemon=True).start()
+
+
+def reset() -> dict:
+    """Start a new measurement window; returns the summary of the one that ended."""
+    previous = _stats.summary() if _stats else LagStats().summary()
+    if _stats is not None:
+        _stats.samples, _stats.gc_pauses = [], []
+        _stats.started = time.time()
+    return previous
+
+
+def summary() -> dict | None:
+    """The current window's summary, None when the probe is not running."""
+    return _stats.summary() if _stats is not None else None
+
+
+def install_routes() -> None:
+    """Add the probe's routes to Chainlit's app, ahead of its UI catch-all route."""
+    from chainlit.server import app
+    from starlette.responses import JSONResponse
+
+    if any(getattr(r, "path", "") == "/debug/loop-lag" for r in app.router.routes):
+        return
+
+    async def get_lag() -> JSONResponse:
+        stats = summary()
+        return JSONResponse(stats if stats is not None else {"error": "probe off"},
+                            status_code=200 if stats is not None else 404)
+
+    async def reset_lag() -> JSONResponse:
+        return JSONResponse(reset())
+
+    from chat.routes import _move_ahead_of_catch_all
+
+    app.add_api_route("/debug/loop-lag", get_lag, methods=["GET"])
+    app.add_api_route("/debug/loop-lag/reset", reset_lag, methods=["POST"])
+    _move_ahead_of_catch_all(app, {"/debug/loop-lag", "/debug/loop-lag/reset"})
