@@ -214,7 +214,8 @@ async def gather_evidence(question: str, chunks: Sequence[SearchResult],
     scored = sorted((ScoredSentence(c, p, text, float(s))
                      for (c, p, text), s in zip(candidates, similarities, strict=True)),
                     key=lambda s: -s.similarity)
-    selected = select(scored)
+    selected = select(scored, [chunks[s.chunk].doc_id for s in scored],
+                      docs[0][0] if docs else None)
     return Evidence(sentences=scored, selected=selected,
                     best_similarity=scored[0].similarity,
                     coverage=coverage(question, [s.text for s in selected]),
@@ -225,12 +226,28 @@ async def gather_evidence(question: str, chunks: Sequence[SearchResult],
                                    for s in scored[:REPORTED_SENTENCES]])
 
 
-def select(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
-    """The best sentence plus those within ``MARGIN`` of it, at most ``MAX_SENTENCES``."""
+def select(scored: Sequence[ScoredSentence], docs: Sequence[str] = (),
+           nearest_doc: str | None = None) -> list[ScoredSentence]:
+    """The best sentence plus those within ``MARGIN`` of it, at most ``MAX_SENTENCES``;
+    when ``nearest_doc`` (the document of the nearest whole-document vector) has a
+    sentence in ``scored``, its best one is quoted first, with the first
+    ``MAX_SENTENCES - 1`` others (README, "Honest answers": the nearest document is the
+    relevant one more often than the best sentence's).
+
+    Args:
+        scored: sentences, best similarity first.
+        docs: the doc_id of each of ``scored`` (same length; empty: no preference).
+        nearest_doc: doc_id of the nearest whole document (None: no preference).
+    """
     if not scored:
         return []
     best = scored[0].similarity
-    return [s for s in scored if s.similarity >= best - MARGIN][:MAX_SENTENCES]
+    picked = [s for s in scored if s.similarity >= best - MARGIN][:MAX_SENTENCES]
+    own = next((s for s, d in zip(scored, docs, strict=True) if d == nearest_doc), None) \
+        if nearest_doc is not None and docs else None
+    if own is None:
+        return picked
+    return [own] + [s for s in picked if s is not own][:MAX_SENTENCES - 1]
 
 
 def coverage(question: str, sentences: Sequence[str]) -> float:
