@@ -208,6 +208,7 @@ async def test_evidence_reports_the_document_cosines_without_deciding_on_them(
     assert numbers["doc_distinctness"] == round(scores[0][1], 4)
     assert numbers["top_docs"] == [d for d, _ in scores]
     assert numbers["top_docs"][-1] != result.citations[0].doc_id  # the ferry is last
+    assert result.citations[0].doc_id == numbers["top_docs"][0]  # [1]: the nearest one
     # the same chunks and dense cosines with every document as near: the decision holds
     chunks = await service.search(question, owner_scope, k=5)
     dense = [h.score for h in await service.search(question, owner_scope, k=DISTINCT_K,
@@ -215,6 +216,25 @@ async def test_evidence_reports_the_document_cosines_without_deciding_on_them(
     flat = [(d, scores[0][1]) for d, _ in scores] * 2
     evidence = await gather_evidence(question, chunks, service, dense, flat)
     assert evidence.doc_distinctness == 0.0 and evidence.supported is result.supported
+
+
+async def test_the_nearest_documents_best_sentence_is_quoted_first(service, owner_scope):
+    question = "Which utility installs binary Debian packages?"
+    chunks = await service.search(question, owner_scope, k=5)
+    ferry = next(c.doc_id for c in chunks if c.source == "ferry-timetable.txt")
+    plain = await gather_evidence(question, chunks, service)
+    assert "dpkg" in plain.selected[0].text and ferry not in plain.selected_docs
+    # were the ferry timetable the nearest whole document, its best sentence leads...
+    evidence = await gather_evidence(question, chunks, service, None, [(ferry, 0.9)])
+    best_ferry = next(x for x in plain.sentences if chunks[x.chunk].doc_id == ferry)
+    assert evidence.selected_docs[0] == ferry and evidence.selected[0] == best_ferry
+    assert plain.selected[0] in evidence.selected  # ...and the best sentence stays quoted
+    assert len(evidence.selected) <= len(plain.selected) + 1
+    assert evidence.best_similarity == plain.best_similarity  # the decision is the same
+    # with the real document cosines the nearest document is a Debian one: it leads
+    real = await service.document_scores(question, owner_scope, DOC_SCORES_K)
+    evidence = await gather_evidence(question, chunks, service, None, real)
+    assert evidence.selected_docs[0] == real[0][0] != ferry
 
 
 async def test_near_duplicate_sentences_from_two_files_collapse_to_the_first(
