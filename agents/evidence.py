@@ -37,7 +37,7 @@ from agents.sentences import near_duplicate, split_sentences, terms
 from rag.models import SearchResult
 
 #: best question/sentence cosine needed to answer (dev-set calibration, README)
-MIN_SIMILARITY = 0.54
+MIN_SIMILARITY = 0.56
 #: best minus DISTINCT_K-th dense chunk cosine needed to answer (dev-set calibration)
 MIN_DISTINCTNESS = 0.08
 DISTINCT_K = 5

@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
     if any("top_docs" in r for r in rows):
         print(f"nearest whole document relevant: "
               f"{sum(r.get('top_doc_gold', False) for r in answerable)} of {len(answerable)}")
-        for margin in (None, 0.02, 0.04, 0.08, 0.12):
+        for margin in (None, 0.04, 0.08, 0.12, 0.16, 1.0):
             n = sum(bool(quoted_gold(r, margin)) for r in answerable)
             print(f"relevant document quoted, nearest document's sentence first within "
                   f"{margin}: {n}")
