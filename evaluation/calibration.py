@@ -68,6 +68,28 @@ def auc(rows: list[dict], feature: Feature) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
+#: sets of measurements whose rank average AUC reports (does one add to the others?)
+COMBINATIONS = [("best_similarity", "distinctness"),
+                ("best_similarity", "distinctness", "doc_best"),
+                ("best_similarity", "distinctness", "doc_gap2"),
+                ("best_similarity", "distinctness", "doc_gap10")]
+
+
+def rank_average(rows: list[dict], names: tuple[str, ...]) -> Feature | None:
+    """A feature: the mean over ``names`` of a row's rank share (0..1, ties share the
+    lowest rank) among ``rows``; a threshold-free way to ask whether a measurement adds
+    to others. None when one of them is missing from a row."""
+    columns = {n: [FEATURES[n](r) for r in rows] for n in names}
+    if any(v is None for values in columns.values() for v in values):
+        return None
+    ordered = {n: sorted(values) for n, values in columns.items()}
+
+    def mean_rank(row: dict) -> float:
+        return sum(ordered[n].index(FEATURES[n](row)) for n in names) / (
+            len(names) * len(rows))
+    return mean_rank
+
+
 def score(rows: list[dict], min_similarity: float, min_distinctness: float,
           third: tuple[str, float] | None = None) -> tuple[float, float]:
     """(answerable answered with gold selected, unanswerable declined) at these thresholds;
@@ -144,13 +166,18 @@ def main(argv: list[str]) -> int:
     print("AUC answerable vs unanswerable: " + ", ".join(
         f"{name} {value:.3f}" for name, feature in FEATURES.items()
         if (value := auc(rows, feature)) is not None))
+    for names in COMBINATIONS:
+        feature = rank_average(rows, names)
+        value = None if feature is None else auc(rows, feature)
+        if value is not None:
+            print(f"AUC of the rank average of {' + '.join(names)}: {value:.3f}")
     if any("top_docs" in r for r in rows):
         print(f"nearest whole document relevant: "
               f"{sum(r.get('top_doc_gold', False) for r in answerable)} of {len(answerable)}")
         for margin in (None, 0.04, 0.08, 0.12, 0.16, 1.0):
             n = sum(bool(quoted_gold(r, margin)) for r in answerable)
-            print(f"relevant document quoted, nearest document's sentence first within "
-                  f"{margin}: {n}")
+            when = "never (the selection before)" if margin is None else f"within {margin}"
+            print(f"relevant document quoted, nearest document's sentence first {when}: {n}")
     names = ["min_sim", "min_dist"] + ([f"min_{args.third}"] if args.third else [])
     print(" ".join(f"{n:>12}" for n in names + ["answered", "declined"]))
     for row in grid(rows, args.third)[:15]:

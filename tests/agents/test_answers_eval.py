@@ -84,6 +84,17 @@ def test_calibration_auc_counts_ties_half_and_the_document_gap_reads_the_kth_cos
     assert auc([r | {"doc_cosines": None} for r in rows], FEATURES["doc_gap2"]) is None
 
 
+def test_rank_average_of_a_separating_and_a_useless_measurement_separates_less():
+    from evaluation.calibration import auc, rank_average
+
+    rows = [_row("answerable", 0.7, 0.1, [0.5]), _row("answerable", 0.6, 0.2, [0.5]),
+            _row("unanswerable", 0.5, 0.3, [0.5]), _row("unanswerable", 0.4, 0.4, [0.5])]
+    assert auc(rows, rank_average(rows, ("best_similarity",))) == 1.0
+    assert auc(rows, rank_average(rows, ("best_similarity", "distinctness"))) == 0.5
+    assert rank_average([r | {"doc_cosines": None} for r in rows],
+                        ("best_similarity", "doc_gap2")) is None
+
+
 def test_calibration_third_threshold_can_only_add_a_condition():
     from evaluation.calibration import choose, grid, score
 
