@@ -12,14 +12,18 @@ use unseen data, and every added, tuned feature is one more way to overfit the d
   has one place that matches it; one they do not answer matches many places about
   equally). A scope with fewer chunks counts the missing ones as unrelated (cosine 0).
 
-Measured, not deciding (README, "Honest answers"): the cosines of the whole-document
-vectors nearest to the question (rag's document vectors, ``DOC_SCORES_K`` of them):
-``doc_best`` (the nearest document's cosine) and ``doc_distinctness`` (the nearest minus
-the ``DOC_K``-th, the document-level twin of ``distinctness``).
+Measured, not deciding (README, "Honest answers": on the dev set they separate no better
+and add nothing to the two above): the cosines of the whole-document vectors nearest to
+the question (rag's document vectors, ``DOC_SCORES_K`` of them): ``doc_best`` (the
+nearest document's cosine) and ``doc_distinctness`` (the nearest minus the ``DOC_K``-th,
+the document-level twin of ``distinctness``). The nearest document does choose what is
+quoted: its best sentence comes first (:func:`select`), because it is the relevant
+document more often than the best sentence's.
 
-The answer is supported when both deciding measurements reach their thresholds. ``coverage`` (the share of the
-question's content words in the quoted sentences) is reported but no longer decides: on
-the dev set it added nothing once distinctness was in (README). The thresholds were
+The answer is supported when both deciding measurements reach their thresholds.
+``coverage`` (the share of the question's content words in the quoted sentences) is
+reported but no longer decides: on the dev set it added nothing once distinctness was
+in (README). The thresholds were
 chosen on the Python FAQ dev set only (``python -m agents eval``; the numbers that chose
 them are in README.md, "Honest answers") and checked, not tuned, on the Perl FAQ set.
 """
