@@ -12,8 +12,8 @@ use unseen data, and every added, tuned feature is one more way to overfit the d
   has one place that matches it; one they do not answer matches many places about
   equally). A scope with fewer chunks counts the missing ones as unrelated (cosine 0).
 
-Measured, not deciding (README, "Honest answers": on the dev set they separate no better
-and add nothing to the two above): the cosines of the whole-document vectors nearest to
+Measured, not deciding (README, "Honest answers": on the Python FAQ dev set they
+separate no better than the two above and add nothing to them): the cosines of the whole-document vectors nearest to
 the question (rag's document vectors, ``DOC_SCORES_K`` of them): ``doc_best`` (the
 nearest document's cosine) and ``doc_distinctness`` (the nearest minus the ``DOC_K``-th,
 the document-level twin of ``distinctness``). The nearest document does choose what is

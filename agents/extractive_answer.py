@@ -5,8 +5,8 @@ the :data:`NOTICE` line (streamed first, before the sentences are scored, so the
 token does not wait for the scoring; it is true of both replies). Supported: up to
 ``MAX_SENTENCES`` whole sentences, grouped by chunk into quotes, the chunk of the first
 selected sentence first (the nearest whole document's best sentence, else the best one:
-agents.evidence.select). Not supported: one plain sentence saying the documents do not contain the
-answer, then the closest sentences as "related, not an answer". Either way the citation
+agents.evidence.select). Not supported: one plain sentence saying the documents do not
+contain the answer, then the closest sentences as "related, not an answer". Either way the citation
 numbers are in reading order ([1], [2], ... without gaps): ``order`` gives, for each
 number, the index of its chunk in the retrieved list, so the caller can reorder the chunks
 and keep ``[n] = chunks[n-1]``.
