@@ -12,9 +12,18 @@ use unseen data, and every added, tuned feature is one more way to overfit the d
   has one place that matches it; one they do not answer matches many places about
   equally). A scope with fewer chunks counts the missing ones as unrelated (cosine 0).
 
-The answer is supported when both reach their thresholds. ``coverage`` (the share of the
-question's content words in the quoted sentences) is reported but no longer decides: on
-the dev set it added nothing once distinctness was in (README). The thresholds were
+Measured, not deciding (README, "Honest answers": on the Python FAQ dev set they
+separate no better than the two above and add nothing to them): the cosines of the whole-document vectors nearest to
+the question (rag's document vectors, ``DOC_SCORES_K`` of them): ``doc_best`` (the
+nearest document's cosine) and ``doc_distinctness`` (the nearest minus the ``DOC_K``-th,
+the document-level twin of ``distinctness``). The nearest document does choose what is
+quoted: its best sentence comes first (:func:`select`), because it is the relevant
+document more often than the best sentence's.
+
+The answer is supported when both deciding measurements reach their thresholds.
+``coverage`` (the share of the question's content words in the quoted sentences) is
+reported but no longer decides: on the dev set it added nothing once distinctness was
+in (README). The thresholds were
 chosen on the Python FAQ dev set only (``python -m agents eval``; the numbers that chose
 them are in README.md, "Honest answers") and checked, not tuned, on the Perl FAQ set.
 """
@@ -32,10 +41,16 @@ from agents.sentences import near_duplicate, split_sentences, terms
 from rag.models import SearchResult
 
 #: best question/sentence cosine needed to answer (dev-set calibration, README)
-MIN_SIMILARITY = 0.54
+MIN_SIMILARITY = 0.56
 #: best minus DISTINCT_K-th dense chunk cosine needed to answer (dev-set calibration)
 MIN_DISTINCTNESS = 0.08
 DISTINCT_K = 5
+#: whole-document cosines read per question (measured, not deciding) and the rank whose
+#: cosine the document-level distinctness subtracts
+DOC_SCORES_K = 10
+DOC_K = 5
+#: scored sentences reported in the decision's numbers (doc_id and cosine of each)
+REPORTED_SENTENCES = 8
 #: a further sentence is quoted when it scores within this of the best one
 MARGIN = 0.08
 MAX_SENTENCES = 3        # sentences quoted in an answer ("about 3 sentences")
@@ -68,6 +83,9 @@ class Evidence:
             measured, then only ``best_similarity`` decides).
         coverage: share (0..1) of the question's content words in ``selected``
             (reported, not deciding).
+        doc_scores: ``(doc_id, cosine)`` of the nearest whole-document vectors, best
+            first (None: not measured; reported, not deciding).
+        sentence_docs: doc_id of the chunk of each sentence of ``sentences``.
     """
 
     sentences: list[ScoredSentence] = field(default_factory=list)
@@ -76,6 +94,22 @@ class Evidence:
     coverage: float = 0.0
     selected_docs: list[str] = field(default_factory=list)  # doc_id of each selected
     distinctness: float | None = None
+    doc_scores: list[tuple[str, float]] | None = None
+    sentence_docs: list[str] = field(default_factory=list)
+
+    @property
+    def doc_best(self) -> float | None:
+        """Cosine of the nearest whole document (None: not measured; 0.0: no document)."""
+        if self.doc_scores is None:
+            return None
+        return self.doc_scores[0][1] if self.doc_scores else 0.0
+
+    @property
+    def doc_distinctness(self) -> float | None:
+        """Nearest minus ``DOC_K``-th document cosine (a missing one counts as 0.0)."""
+        if self.doc_scores is None:
+            return None
+        return distinctness([score for _, score in self.doc_scores], DOC_K)
 
     @property
     def supported(self) -> bool:
@@ -89,7 +123,22 @@ class Evidence:
                 "distinctness": None if self.distinctness is None
                 else round(self.distinctness, 4),
                 "coverage": round(self.coverage, 4), "min_similarity": MIN_SIMILARITY,
-                "min_distinctness": MIN_DISTINCTNESS, "selected_docs": list(self.selected_docs)}
+                "min_distinctness": MIN_DISTINCTNESS, "selected_docs": list(self.selected_docs),
+                **self._document_numbers()}
+
+    def _document_numbers(self) -> dict[str, object]:
+        """The measured, not deciding, numbers: whole-document cosines and the best
+        sentences' documents (what README's "Honest answers" analyses read)."""
+        if self.doc_scores is None:
+            docs: dict[str, object] = {"doc_best": None, "doc_distinctness": None}
+        else:
+            docs = {"doc_best": round(self.doc_best or 0.0, 4),
+                    "doc_distinctness": round(self.doc_distinctness or 0.0, 4),
+                    "doc_cosines": [round(c, 4) for _, c in self.doc_scores],
+                    "top_docs": [d for d, _ in self.doc_scores]}
+        docs["sentence_docs"] = [[d, round(s.similarity, 4)] for d, s in zip(
+            self.sentence_docs, self.sentences[:REPORTED_SENTENCES], strict=False)]
+        return docs
 
 
 class _VectorCache:
@@ -144,7 +193,8 @@ def distinctness(dense_scores: Sequence[float], k: int = DISTINCT_K) -> float:
 
 async def gather_evidence(question: str, chunks: Sequence[SearchResult],
                           encoder: SentenceEncoder,
-                          dense_scores: Sequence[float] | None = None) -> Evidence:
+                          dense_scores: Sequence[float] | None = None,
+                          doc_scores: Sequence[tuple[str, float]] | None = None) -> Evidence:
     """Score every sentence of ``chunks`` against ``question`` and select the answer.
 
     Args:
@@ -153,32 +203,55 @@ async def gather_evidence(question: str, chunks: Sequence[SearchResult],
         encoder: embeds texts with the store's embedder (off the event loop).
         dense_scores: cosines of the ``DISTINCT_K`` best chunks of a dense search for
             ``question`` in the same scope, best first (None: distinctness not used).
+        doc_scores: ``(doc_id, cosine)`` of the nearest whole-document vectors of the
+            scope, best first (None: not measured); reported, not deciding.
     Returns:
         the :class:`Evidence` (empty when the chunks hold no whole sentence).
     """
+    docs = None if doc_scores is None else [(d, float(c)) for d, c in doc_scores]
     candidates = candidate_sentences(question, chunks)
     if not candidates:
-        return Evidence()
+        return Evidence(doc_scores=docs)
     vectors = await _CACHE.encode(encoder, [question] + [text[:EMBED_CHARS]
                                                          for _, _, text in candidates])
     similarities = vectors[1:] @ vectors[0]
     scored = sorted((ScoredSentence(c, p, text, float(s))
                      for (c, p, text), s in zip(candidates, similarities, strict=True)),
                     key=lambda s: -s.similarity)
-    selected = select(scored)
+    selected = select(scored, [chunks[s.chunk].doc_id for s in scored],
+                      docs[0][0] if docs else None)
     return Evidence(sentences=scored, selected=selected,
                     best_similarity=scored[0].similarity,
                     coverage=coverage(question, [s.text for s in selected]),
                     selected_docs=[chunks[s.chunk].doc_id for s in selected],
-                    distinctness=None if dense_scores is None else distinctness(dense_scores))
+                    distinctness=None if dense_scores is None else distinctness(dense_scores),
+                    doc_scores=docs,
+                    sentence_docs=[chunks[s.chunk].doc_id
+                                   for s in scored[:REPORTED_SENTENCES]])
 
 
-def select(scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
-    """The best sentence plus those within ``MARGIN`` of it, at most ``MAX_SENTENCES``."""
+def select(scored: Sequence[ScoredSentence], docs: Sequence[str] = (),
+           nearest_doc: str | None = None) -> list[ScoredSentence]:
+    """The best sentence plus those within ``MARGIN`` of it, at most ``MAX_SENTENCES``;
+    when ``nearest_doc`` (the document of the nearest whole-document vector) has a
+    sentence in ``scored``, its best one is quoted first, with the first
+    ``MAX_SENTENCES - 1`` others (README, "Honest answers": the nearest document is the
+    relevant one more often than the best sentence's).
+
+    Args:
+        scored: sentences, best similarity first.
+        docs: the doc_id of each of ``scored`` (same length; empty: no preference).
+        nearest_doc: doc_id of the nearest whole document (None: no preference).
+    """
     if not scored:
         return []
     best = scored[0].similarity
-    return [s for s in scored if s.similarity >= best - MARGIN][:MAX_SENTENCES]
+    picked = [s for s in scored if s.similarity >= best - MARGIN][:MAX_SENTENCES]
+    own = next((s for s, d in zip(scored, docs, strict=True) if d == nearest_doc), None) \
+        if nearest_doc is not None and docs else None
+    if own is None:
+        return picked
+    return [own] + [s for s in picked if s is not own][:MAX_SENTENCES - 1]
 
 
 def coverage(question: str, sentences: Sequence[str]) -> float:

@@ -3,9 +3,10 @@
 :func:`compose` turns :class:`agents.evidence.Evidence` into the Markdown that follows
 the :data:`NOTICE` line (streamed first, before the sentences are scored, so the first
 token does not wait for the scoring; it is true of both replies). Supported: up to
-``MAX_SENTENCES`` whole sentences, grouped by chunk into quotes, the chunk of the best
-sentence first. Not supported: one plain sentence saying the documents do not contain the
-answer, then the closest sentences as "related, not an answer". Either way the citation
+``MAX_SENTENCES`` whole sentences, grouped by chunk into quotes, the chunk of the first
+selected sentence first (the nearest whole document's best sentence, else the best one:
+agents.evidence.select). Not supported: one plain sentence saying the documents do not
+contain the answer, then the closest sentences as "related, not an answer". Either way the citation
 numbers are in reading order ([1], [2], ... without gaps): ``order`` gives, for each
 number, the index of its chunk in the retrieved list, so the caller can reorder the chunks
 and keep ``[n] = chunks[n-1]``.
@@ -57,7 +58,7 @@ def compose(evidence: Evidence, chunks: Sequence[SearchResult]) -> ExtractiveRep
 def _quotes(sentences: Sequence[ScoredSentence],
             chunks: Sequence[SearchResult]) -> tuple[str, list[int]]:
     order: list[int] = []
-    for sentence in sentences:  # best first: the chunk of the best sentence is [1]
+    for sentence in sentences:  # in selection order: the first one's chunk is [1]
         if sentence.chunk not in order:
             order.append(sentence.chunk)
     parts = []

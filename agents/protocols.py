@@ -74,3 +74,17 @@ class SentenceEncoder(Protocol):
     async def embed_texts(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
         """One embedding per text (rows of shape (dimensions,)), computed off the loop."""
         ...
+
+
+@runtime_checkable
+class DocumentScorer(Protocol):
+    """Scores whole documents against a query (``rag.service.RagService``).
+
+    Used by the extractive answer's support evidence (agents.evidence): the cosines of
+    the documents' whole-document vectors. A Retriever without it reports none.
+    """
+
+    async def document_scores(self, query: str, scope: Scope, k: int = 10
+                              ) -> Sequence[tuple[str, float]]:
+        """``(doc_id, cosine)`` of the ``k`` nearest documents of ``scope``, best first."""
+        ...

@@ -127,8 +127,22 @@ async def ask_all(rag: Any, scope: Any, dataset: BeirDataset, split: Split,
                          "supported": result.supported, "cited_gold": bool(cited & gold),
                          "gold_selected": bool(selected & gold),
                          "first_token_ms": ((timer.at or time.perf_counter()) - started) * 1e3,
-                         **{k: v for k, v in evidence.items() if k != "selected_docs"}})
+                         **{k: v for k, v in evidence.items() if k != "selected_docs"},
+                         **_gold_documents(evidence, indexed, gold)})
     return rows
+
+
+def _gold_documents(evidence: dict[str, Any], indexed: IndexedCorpus, gold: set[str]
+                    ) -> dict[str, Any]:
+    """Which of the evidence's documents are relevant: ``top_doc_gold`` (the nearest
+    whole-document vector's document) and ``sentence_gold`` ([relevant, cosine] of each
+    reported best sentence), what README's document-vector analysis reads."""
+    def relevant(doc: str) -> bool:
+        return bool(set(indexed.corpus_ids.get(doc, [])) & gold)
+
+    top = evidence.get("top_docs") or []
+    return {"top_doc_gold": relevant(top[0]) if top else False,
+            "sentence_gold": [[relevant(d), s] for d, s in evidence.get("sentence_docs", [])]}
 
 
 async def followup_recall(rag: Any, scope: Any, followups: list[FollowUp],
@@ -172,10 +186,12 @@ async def evaluate_answers(beir_dir: str | Path, n: int = DEFAULT_N,
     subset = replace(dataset, corpus={d: dataset.corpus[d] for d in split.indexed})
     scope = Scope(owner=EVAL_OWNER)
     with tempfile.TemporaryDirectory(prefix="docchat-answers-", ignore_cleanup_errors=True) as tmp:
-        settings = _settings(data_dir or Path(tmp)).model_copy(update={
+        update: dict[str, Any] = {
             # one owner indexes the whole set at once: lift the per-user pending quota
-            "user_max_pending_files": len(split.indexed) + 1,
-            "user_max_pending_mb": 1e6})
+            "user_max_pending_files": len(split.indexed) + 1, "user_max_pending_mb": 1e6}
+        if data_dir is not None:  # a fixed collection: the next run finds the documents
+            update["collection"] = f"answers{n}d{distractors}s{seed}"  # (skipped as duplicates)
+        settings = _settings(data_dir or Path(tmp)).model_copy(update=update)
         rag = await RagService.open(settings)
         try:
             indexed = await index_corpus(rag, subset, scope)

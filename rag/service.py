@@ -359,6 +359,26 @@ class RagService:
         return _candidates(await asyncio.to_thread(self.store.keyword_search, query,
                                                    scope.owner, scope.thread_id, depth))
 
+    async def document_scores(self, query: str, scope: Scope, k: int = 10
+                              ) -> list[tuple[str, float]]:
+        """The ``k`` nearest whole-document vectors of ``scope`` for ``query``.
+
+        Returns:
+            ``(doc_id, cosine)`` pairs, best first, at most ``k``, each document once (a
+            document stored in several threads of an owner-wide scope keeps its best
+            copy); [] for an empty query, ``k <= 0`` or a store without document vectors.
+            Read by the answering flow's support evidence (agents.evidence), not by search.
+        """
+        if not query.strip() or k <= 0:
+            return []
+        vector = (await embed_async(self.embedder, [query]))[0]
+        hits = await asyncio.to_thread(self.store.doc_search, vector, scope.owner,
+                                       scope.thread_id, 2 * k)
+        best: dict[str, float] = {}
+        for hit in hits:  # best first
+            best.setdefault(str(hit.metadata.get("doc_id", "")), float(hit.score))
+        return list(best.items())[:k]
+
     async def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of ``texts`` with the store's embedder, off the event loop.
 

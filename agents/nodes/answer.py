@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from agents.calls import answers_extractively, emit_text, stream_text
-from agents.evidence import DISTINCT_K, gather_evidence
+from agents.evidence import DISTINCT_K, DOC_SCORES_K, gather_evidence
 from agents.extractive_answer import (
     DECLINE,
     FALLBACK_NOTICE,
@@ -31,7 +32,7 @@ from agents.llm.router import EXTRACTIVE
 from agents.llm.types import Usage
 from agents.observer import describe_error, emit_usage, reset_if_needed
 from agents.prompts import answer_messages, to_passages
-from agents.protocols import Retriever, Router, SentenceEncoder
+from agents.protocols import DocumentScorer, Retriever, Router, SentenceEncoder
 from agents.state import RunState
 from rag.models import Scope, SearchResult
 
@@ -134,8 +135,8 @@ async def _from_evidence(prep: AnswerInput, encoder: SentenceEncoder,
     then the quoted sentences or the decline with related passages."""
     started = time.perf_counter()
     shown = await emit_text(notice + "\n\n")  # true of either reply: no wait
-    evidence = await gather_evidence(prep.query, prep.chunks, encoder,
-                                     await _dense_scores(prep))
+    dense, docs = await asyncio.gather(_dense_scores(prep), _document_scores(prep))
+    evidence = await gather_evidence(prep.query, prep.chunks, encoder, dense, docs)
     reply = compose(evidence, prep.chunks)
     text = shown + await emit_text(reply.text)
     await emit_usage(Usage(provider=EXTRACTIVE, model="", input_tokens=0,
@@ -155,6 +156,17 @@ async def _dense_scores(prep: AnswerInput) -> list[float] | None:
     store = getattr(prep.retriever, "retriever", prep.retriever)
     hits = await store.search(prep.query, prep.scope, k=DISTINCT_K, mode="dense")
     return [float(h.score) for h in hits]
+
+
+async def _document_scores(prep: AnswerInput) -> list[tuple[str, float]] | None:
+    """``(doc_id, cosine)`` of the ``DOC_SCORES_K`` nearest whole-document vectors (the
+    evidence's measured document numbers; None when the retriever has none). Runs beside
+    the dense search, after the notice line: the first token does not wait for it."""
+    store = getattr(prep.retriever, "retriever", prep.retriever)
+    if prep.scope is None or not isinstance(store, DocumentScorer):
+        return None
+    return [(d, float(c)) for d, c in await store.document_scores(prep.query, prep.scope,
+                                                                  DOC_SCORES_K)]
 
 
 def _direct_reply(prep: AnswerInput, extractive: bool) -> str | None:

@@ -17,6 +17,8 @@ import pytest
 from agents.citations import cited_numbers, renumber
 from agents.evidence import (
     DISTINCT_K,
+    DOC_K,
+    DOC_SCORES_K,
     MIN_DISTINCTNESS,
     MIN_SIMILARITY,
     distinctness,
@@ -177,6 +179,64 @@ def test_distinctness_is_best_minus_kth_and_missing_chunks_count_as_unrelated():
     assert distinctness([]) == 0.0
 
 
+async def test_document_scores_are_whole_document_cosines_each_document_once(service):
+    from rag.models import Scope, TextDocument
+
+    owner = Scope(owner="honest-docs")
+    for name, thread in (("ferry-timetable.txt", "a"), ("ferry-timetable.txt", "b"),
+                         ("debian-packages.md", None)):
+        [report] = await service.index_texts([TextDocument(name=name, text=DOCS[name])],
+                                             Scope(owner="honest-docs", thread_id=thread))
+        assert report.status == "indexed", report
+    scores = await service.document_scores(DOCS["ferry-timetable.txt"], owner, DOC_SCORES_K)
+    assert len(scores) == 2 == len({d for d, _ in scores})  # the two ferry copies are one
+    [(ferry, cosine), (_, other)] = scores
+    assert cosine > 0.9 > other and cosine > other  # its own text: nearly the same vector
+    assert await service.document_scores("", owner) == []
+    in_a = await service.document_scores("ferry", Scope(owner="honest-docs", thread_id="a"))
+    assert [d for d, _ in in_a] == [ferry]  # a thread's scope sees its own documents
+
+
+async def test_evidence_reports_the_document_cosines_without_deciding_on_them(
+        service, owner_scope, offline):
+    question = "Which utility installs binary Debian packages?"
+    scores = await service.document_scores(question, owner_scope, DOC_SCORES_K)
+    assert len(scores) == len(DOCS) < DOC_K  # missing ranks count as unrelated (0.0)
+    result = await ask(question, scope=owner_scope, rag=service, router=offline)
+    numbers = result.evidence
+    assert numbers["doc_best"] == round(scores[0][1], 4)
+    assert numbers["doc_distinctness"] == round(scores[0][1], 4)
+    assert numbers["top_docs"] == [d for d, _ in scores]
+    assert numbers["top_docs"][-1] != result.citations[0].doc_id  # the ferry is last
+    assert result.citations[0].doc_id == numbers["top_docs"][0]  # [1]: the nearest one
+    # the same chunks and dense cosines with every document as near: the decision holds
+    chunks = await service.search(question, owner_scope, k=5)
+    dense = [h.score for h in await service.search(question, owner_scope, k=DISTINCT_K,
+                                                   mode="dense")]
+    flat = [(d, scores[0][1]) for d, _ in scores] * 2
+    evidence = await gather_evidence(question, chunks, service, dense, flat)
+    assert evidence.doc_distinctness == 0.0 and evidence.supported is result.supported
+
+
+async def test_the_nearest_documents_best_sentence_is_quoted_first(service, owner_scope):
+    question = "Which utility installs binary Debian packages?"
+    chunks = await service.search(question, owner_scope, k=5)
+    ferry = next(c.doc_id for c in chunks if c.source == "ferry-timetable.txt")
+    plain = await gather_evidence(question, chunks, service)
+    assert "dpkg" in plain.selected[0].text and ferry not in plain.selected_docs
+    # were the ferry timetable the nearest whole document, its best sentence leads...
+    evidence = await gather_evidence(question, chunks, service, None, [(ferry, 0.9)])
+    best_ferry = next(x for x in plain.sentences if chunks[x.chunk].doc_id == ferry)
+    assert evidence.selected_docs[0] == ferry and evidence.selected[0] == best_ferry
+    assert plain.selected[0] in evidence.selected  # ...and the best sentence stays quoted
+    assert len(evidence.selected) <= len(plain.selected) + 1
+    assert evidence.best_similarity == plain.best_similarity  # the decision is the same
+    # with the real document cosines the nearest document is a Debian one: it leads
+    real = await service.document_scores(question, owner_scope, DOC_SCORES_K)
+    evidence = await gather_evidence(question, chunks, service, None, real)
+    assert evidence.selected_docs[0] == real[0][0] != ferry
+
+
 async def test_near_duplicate_sentences_from_two_files_collapse_to_the_first(
         service, owner_scope):
     question = "Which utility installs binary Debian packages?"
@@ -246,6 +306,7 @@ async def test_distinctness_reads_cosines_through_the_thread_preferring_retrieve
     dense = [h.score for h in await service.search(question, owner, k=DISTINCT_K,
                                                    mode="dense")]
     assert result.evidence["distinctness"] == round(distinctness(dense), 4)  # ...not read
+    assert result.evidence["doc_best"] is not None  # document cosines: the same
     assert result.supported is True
 
 
