@@ -112,7 +112,10 @@ def test_auth_secret_is_generated_once_with_mode_0600(tmp_path, monkeypatch):
     assert ensure_auth_secret(settings).startswith("from-the-environment-")
 
 
-def test_cli_users_add_list_remove(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def users_cli(tmp_path, monkeypatch, capsys):
+    """``python -m chat users ...`` in process on the SQLite database of ``tmp_path``:
+    ``users_cli(*args, stdin="")`` returns (exit status, stdout, stderr)."""
     from chat.__main__ import main
     from chat.config import get_settings
 
@@ -126,16 +129,19 @@ def test_cli_users_add_list_remove(tmp_path, monkeypatch, capsys):
         out = capsys.readouterr()
         return status, out.out, out.err
 
-    try:
-        assert cli("add", "dora", "--password-stdin", stdin="a long passphrase\n")[0] == 0
-        assert "dora\tuser" in cli("list")[1]
-        status, _, err = cli("add", "eve", "--password-stdin", stdin="short\n")
-        assert status == 1 and "too short" in err
-        assert cli("remove", "dora")[0] == 0
-        assert "dora" not in cli("list")[1]
-        assert cli("remove", "dora")[0] == 1
-    finally:
-        get_settings.cache_clear()
+    yield cli
+    get_settings.cache_clear()
+
+
+def test_cli_users_add_list_remove(users_cli):
+    cli = users_cli
+    assert cli("add", "dora", "--password-stdin", stdin="a long passphrase\n")[0] == 0
+    assert "dora\tuser" in cli("list")[1]
+    status, _, err = cli("add", "eve", "--password-stdin", stdin="short\n")
+    assert status == 1 and "too short" in err
+    assert cli("remove", "dora")[0] == 0
+    assert "dora" not in cli("list")[1]
+    assert cli("remove", "dora")[0] == 1
 
 
 # --- documents keyed by the stable user id (issue 9, leak 3) ----------------------------
@@ -191,21 +197,11 @@ async def test_start_up_moves_name_keyed_documents_to_user_ids(store, data_layer
         await rag.close()
 
 
-def test_cli_users_remove_deletes_or_transfers_documents_by_user_id(tmp_path, monkeypatch,
-                                                                      capsys):
-    from chat.__main__ import main
+def test_cli_users_remove_deletes_or_transfers_documents_by_user_id(tmp_path, users_cli):
     from chat.config import get_settings
     from rag.models import Scope, TextDocument
 
-    monkeypatch.setenv("DOCCHAT_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-
-    def cli(*args, stdin=""):
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        status = main(["users", *args])
-        out = capsys.readouterr()
-        return status, out.out, out.err
+    cli = users_cli
 
     async def user_id(who: str) -> str | None:
         from chat.persistence.db import create_engine
@@ -230,23 +226,20 @@ def test_cli_users_remove_deletes_or_transfers_documents_by_user_id(tmp_path, mo
         finally:
             await rag.close()
 
-    try:
-        for who in ("gus", "hana", "ivy"):
-            assert cli("add", who, "--password-stdin", stdin="a long passphrase\n")[0] == 0
-        gus, hana, ivy = (asyncio.run(user_id(w)) for w in ("gus", "hana", "ivy"))
-        asyncio.run(index(gus, "gus.txt", "Gus keeps the spare key under the mat."))
-        asyncio.run(index("gus", "old.txt", "Indexed by an older release, keyed by name."))
-        asyncio.run(index(ivy, "ivy.txt", "Ivy's plans for the garden."))
-        status, _, err = cli("remove", "gus", "--transfer-to", "nobody")
-        assert status == 1 and "nobody" in err
-        status, out, _ = cli("remove", "gus", "--transfer-to", "hana")
-        assert status == 0 and "2 indexed documents transferred to hana" in out, out
-        assert asyncio.run(documents(hana)) == ["gus.txt", "old.txt"]
-        assert asyncio.run(documents(gus)) == asyncio.run(documents("gus")) == []
-        status, out, _ = cli("remove", "ivy")
-        assert status == 0 and "1 indexed documents deleted" in out, out
-        assert asyncio.run(documents(ivy)) == []
-        assert cli("add", "ivy", "--password-stdin", stdin="a new passphrase\n")[0] == 0
-        assert asyncio.run(documents(asyncio.run(user_id("ivy")))) == []
-    finally:
-        get_settings.cache_clear()
+    for who in ("gus", "hana", "ivy"):
+        assert cli("add", who, "--password-stdin", stdin="a long passphrase\n")[0] == 0
+    gus, hana, ivy = (asyncio.run(user_id(w)) for w in ("gus", "hana", "ivy"))
+    asyncio.run(index(gus, "gus.txt", "Gus keeps the spare key under the mat."))
+    asyncio.run(index("gus", "old.txt", "Indexed by an older release, keyed by name."))
+    asyncio.run(index(ivy, "ivy.txt", "Ivy's plans for the garden."))
+    status, _, err = cli("remove", "gus", "--transfer-to", "nobody")
+    assert status == 1 and "nobody" in err
+    status, out, _ = cli("remove", "gus", "--transfer-to", "hana")
+    assert status == 0 and "2 indexed documents transferred to hana" in out, out
+    assert asyncio.run(documents(hana)) == ["gus.txt", "old.txt"]
+    assert asyncio.run(documents(gus)) == asyncio.run(documents("gus")) == []
+    status, out, _ = cli("remove", "ivy")
+    assert status == 0 and "1 indexed documents deleted" in out, out
+    assert asyncio.run(documents(ivy)) == []
+    assert cli("add", "ivy", "--password-stdin", stdin="a new passphrase\n")[0] == 0
+    assert asyncio.run(documents(asyncio.run(user_id("ivy")))) == []
