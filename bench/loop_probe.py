@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from dataclasses import dataclass, field
+
+from bench.loop_spikes import Clocks, SpikeLog
 
 ENV_VAR = "DOCCHAT_LOOP_PROBE"
 INTERVAL_S = 0.01
@@ -31,6 +34,8 @@ class LagStats:
     samples: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     gc_pauses: list[tuple[int, float]] = field(default_factory=list)  # (generation, ms)
+    spikes: SpikeLog = field(default_factory=SpikeLog)  # build on the loop's thread
+    started_ns: int = field(default_factory=time.perf_counter_ns)
 
     def add(self, lag_ms: float) -> None:
         """Record one wake-up's lateness."""
@@ -43,9 +48,10 @@ class LagStats:
             self.gc_pauses.append((generation, pause_ms))
 
     def summary(self) -> dict:
-        """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s", "gc"}``;
-        ``gc``: ``{"collections", "by_generation", "max_ms", "total_ms", "frozen"}`` (frozen:
-        objects in the permanent generation, ``gc.get_freeze_count``)."""
+        """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s", "gc",
+        "spikes"}``; ``gc``: ``{"collections", "by_generation", "max_ms", "total_ms",
+        "frozen"}`` (frozen: objects in the permanent generation, ``gc.get_freeze_count``);
+        ``spikes``: the late wake-ups split by cause (``bench.loop_spikes``)."""
         pauses = [ms for _, ms in self.gc_pauses]
         gc_summary = {"collections": len(pauses),
                       "by_generation": [sum(1 for g, _ in self.gc_pauses if g == n)
@@ -53,16 +59,19 @@ class LagStats:
                       "max_ms": round(max(pauses, default=0.0), 2),
                       "total_ms": round(sum(pauses), 2), "frozen": gc.get_freeze_count()}
         data = sorted(self.samples)
+        spikes = self.spikes.summary(INTERVAL_S * 1000.0)
         if not data:
             return {"count": 0, "max_ms": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0,
-                    "window_s": round(time.time() - self.started, 1), "gc": gc_summary}
+                    "window_s": round(time.time() - self.started, 1), "gc": gc_summary,
+                    "spikes": spikes}
 
         def pct(p: float) -> float:
             return round(data[min(len(data) - 1, int(p * len(data)))], 2)
 
         return {"count": len(data), "max_ms": round(data[-1], 2), "p50_ms": pct(0.5),
                 "p99_ms": pct(0.99), "mean_ms": round(sum(data) / len(data), 2),
-                "window_s": round(time.time() - self.started, 1), "gc": gc_summary}
+                "window_s": round(time.time() - self.started, 1), "gc": gc_summary,
+                "spikes": spikes}
 
 
 _stats: LagStats | None = None
@@ -83,22 +92,30 @@ def enabled() -> bool:
 
 async def _probe() -> None:
     loop = asyncio.get_running_loop()
+    tid = threading.get_native_id()
+    clocks = Clocks.read(tid)
     while True:
         before = loop.time()
         await asyncio.sleep(INTERVAL_S)
+        lag_ms = max(0.0, (loop.time() - before - INTERVAL_S) * 1000.0)
+        now = Clocks.read(tid)
         if _stats is not None:
-            _stats.add(max(0.0, (loop.time() - before - INTERVAL_S) * 1000.0))
+            _stats.add(lag_ms)
+            _stats.spikes.add(lag_ms, clocks, now, _stats.started_ns)
+        clocks = now
 
 
-_gc_started = [0.0]
+_gc_started = [0]
 
 
 def _on_gc(phase: str, info: dict) -> None:
     """``gc.callbacks`` hook: time each collection into the live stats."""
     if phase == "start":
-        _gc_started[0] = time.perf_counter()
+        _gc_started[0] = time.perf_counter_ns()
     elif _stats is not None:
-        _stats.add_gc(info.get("generation", 0), (time.perf_counter() - _gc_started[0]) * 1e3)
+        end, generation = time.perf_counter_ns(), info.get("generation", 0)
+        _stats.add_gc(generation, (end - _gc_started[0]) / 1e6)
+        _stats.spikes.add_collection(_gc_started[0], end, generation)
 
 
 def start() -> LagStats:
@@ -132,7 +149,6 @@ def start_if_enabled() -> bool:
 
 def _start_watchdog() -> None:
     import sys
-    import threading
     import traceback
 
     loop = asyncio.get_running_loop()
@@ -149,10 +165,11 @@ def _start_watchdog() -> None:
             late = time.monotonic() - beat[0]
             if late > SLOW_CALLBACK_S:
                 frames = sys._current_frames()
+                names = {t.ident: t.name for t in threading.enumerate()}
                 lines = [f"loop late by {late * 1000:.0f} ms"]
                 for ident, frame in frames.items():
                     mark = "LOOP " if ident == loop_thread else ""
-                    lines.append(f"--- {mark}thread {ident}")
+                    lines.append(f"--- {mark}thread {ident} {names.get(ident, '?')}")
                     lines.extend(traceback.format_stack(frame, limit=6))
                 print("\n".join(lines), file=sys.stderr, flush=True)
                 beat[0] = time.monotonic()
@@ -166,7 +183,8 @@ def reset() -> dict:
     previous = _stats.summary() if _stats else LagStats().summary()
     if _stats is not None:
         _stats.samples, _stats.gc_pauses = [], []
-        _stats.started = time.time()
+        _stats.spikes.clear()
+        _stats.started, _stats.started_ns = time.time(), time.perf_counter_ns()
     return previous
 
 

@@ -142,3 +142,68 @@ def test_an_answer_the_run_marks_unsupported_carries_a_note():
 
     assert support_note(SimpleNamespace(answer=f"Intro.\n\n{DECLINE}\n\nRelated: ...",
                                         supported=False)) == ""
+
+
+async def _one_spike(block) -> dict:
+    """Run ``block`` (which keeps the loop from waking for ~150 ms) under the probe and
+    return the worst spike's attribution."""
+    loop_probe.start()
+    try:
+        await asyncio.sleep(0.05)
+        loop_probe.reset()
+        await asyncio.sleep(0.03)
+        await block()
+        await asyncio.sleep(0.05)
+        spikes = loop_probe.summary()["spikes"]
+    finally:
+        loop_probe._task.cancel()
+        loop_probe._task = None
+    assert spikes["count"] >= 1
+    return spikes["worst"][0]
+
+
+async def test_a_spike_spent_running_on_the_loop_counts_as_loop_busy():
+    async def spin():
+        end = time.perf_counter() + 0.15
+        while time.perf_counter() < end:  # CPU work on the loop thread
+            pass
+
+    worst = await _one_spike(spin)
+    assert worst["lag_ms"] >= 120
+    assert worst["loop_run_ms"] >= 100  # at least two thirds ran on the loop's thread
+    assert worst["loop_cpu_wait_ms"] is not None and worst["loop_off_cpu_ms"] < 60
+
+
+async def test_a_spike_spent_waiting_for_the_gil_counts_as_held_off():
+    import threading
+
+    def hold_gil():
+        sum(range(8_000_000))  # one C call: the thread never offers the GIL meanwhile
+
+    async def other_thread():
+        started = time.perf_counter()
+        worker = threading.Thread(target=hold_gil)
+        worker.start()
+        await asyncio.sleep(0.001)  # the loop now needs the GIL back to wake up
+        worker.join()
+        return time.perf_counter() - started
+
+    worst = await _one_spike(other_thread)
+    assert worst["lag_ms"] >= 50
+    assert worst["loop_run_ms"] < 20  # the loop thread itself hardly ran
+    assert worst["other_threads_cpu_ms"] >= 40
+    assert worst["loop_off_cpu_ms"] >= 40
+
+
+async def test_a_collection_on_the_loop_thread_is_attributed_to_it():
+    import gc
+
+    async def collect():
+        garbage = [[] for _ in range(300_000)]
+        for each in garbage:
+            each.append(each)  # cycles the collector has to walk
+        del garbage
+        gc.collect()
+
+    worst = await _one_spike(collect)
+    assert worst["gc_on_loop_ms"] > 0 and worst["gc_other_thread_ms"] == 0
