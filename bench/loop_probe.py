@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bench.loop_spikes import Clocks, SpikeLog
+from bench.loop_spikes import Clocks, SpikeLog, thread_times, thread_usage
 
 ENV_VAR = "DOCCHAT_LOOP_PROBE"
 INTERVAL_S = 0.01
@@ -36,6 +36,7 @@ class LagStats:
     gc_pauses: list[tuple[int, float]] = field(default_factory=list)  # (generation, ms)
     spikes: SpikeLog = field(default_factory=SpikeLog)  # build on the loop's thread
     started_ns: int = field(default_factory=time.perf_counter_ns)
+    threads_at_start: dict = field(default_factory=thread_times)
 
     def add(self, lag_ms: float) -> None:
         """Record one wake-up's lateness."""
@@ -51,7 +52,8 @@ class LagStats:
         """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s", "gc",
         "spikes"}``; ``gc``: ``{"collections", "by_generation", "max_ms", "total_ms",
         "frozen"}`` (frozen: objects in the permanent generation, ``gc.get_freeze_count``);
-        ``spikes``: the late wake-ups split by cause (``bench.loop_spikes``)."""
+        ``spikes``: the late wake-ups split by cause; ``threads``: each thread's CPU and
+        run-queue wait in the window (``bench.loop_spikes``)."""
         pauses = [ms for _, ms in self.gc_pauses]
         gc_summary = {"collections": len(pauses),
                       "by_generation": [sum(1 for g, _ in self.gc_pauses if g == n)
@@ -60,10 +62,11 @@ class LagStats:
                       "total_ms": round(sum(pauses), 2), "frozen": gc.get_freeze_count()}
         data = sorted(self.samples)
         spikes = self.spikes.summary(INTERVAL_S * 1000.0)
+        threads = thread_usage(self.threads_at_start)
         if not data:
             return {"count": 0, "max_ms": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0,
                     "window_s": round(time.time() - self.started, 1), "gc": gc_summary,
-                    "spikes": spikes}
+                    "spikes": spikes, "threads": threads}
 
         def pct(p: float) -> float:
             return round(data[min(len(data) - 1, int(p * len(data)))], 2)
@@ -71,7 +74,7 @@ class LagStats:
         return {"count": len(data), "max_ms": round(data[-1], 2), "p50_ms": pct(0.5),
                 "p99_ms": pct(0.99), "mean_ms": round(sum(data) / len(data), 2),
                 "window_s": round(time.time() - self.started, 1), "gc": gc_summary,
-                "spikes": spikes}
+                "spikes": spikes, "threads": threads}
 
 
 _stats: LagStats | None = None
@@ -184,6 +187,7 @@ def reset() -> dict:
     if _stats is not None:
         _stats.samples, _stats.gc_pauses = [], []
         _stats.spikes.clear()
+        _stats.threads_at_start = thread_times()
         _stats.started, _stats.started_ns = time.time(), time.perf_counter_ns()
     return previous
 

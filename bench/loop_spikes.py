@@ -53,6 +53,48 @@ def _psi_some_us() -> int | None:
         return None
 
 
+def thread_times() -> dict[int, tuple[str, int, int]]:
+    """Every thread of this process: native id -> (name, on-CPU ns, run-queue wait ns).
+
+    The name is the Python thread's where there is one, else the kernel's (``comm``:
+    threads of C libraries such as onnxruntime's pool). Empty without ``/proc``.
+    """
+    import os
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[int, tuple[str, int, int]] = {}
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return out
+    for tid in tids:
+        sched = _schedstat(tid)
+        if sched is None:
+            continue
+        name = names.get(tid)
+        if name is None:
+            try:
+                with open(f"/proc/self/task/{tid}/comm") as f:
+                    name = "native:" + f.read().strip()
+            except OSError:
+                name = "native:?"
+        out[tid] = (name, *sched)
+    return out
+
+
+def thread_usage(before: dict[int, tuple[str, int, int]], top: int = 8) -> dict:
+    """CPU and run-queue wait of each thread since ``before`` (``thread_times()``), in
+    ms: ``{"threads", "cpu_ms", "cpu_wait_ms", "busiest": [[name, cpu, wait], ...]}``.
+    Only threads alive now are counted (an ended thread's time is gone with it)."""
+    rows = []
+    for tid, (name, run, wait) in thread_times().items():
+        _, run0, wait0 = before.get(tid, (name, 0, 0))
+        rows.append([name, round((run - run0) / 1e6, 1), round((wait - wait0) / 1e6, 1)])
+    rows.sort(key=lambda r: r[1], reverse=True)
+    return {"threads": len(rows), "cpu_ms": round(sum(r[1] for r in rows), 1),
+            "cpu_wait_ms": round(sum(r[2] for r in rows), 1), "busiest": rows[:top]}
+
+
 @dataclass(frozen=True)
 class Clocks:
     """One reading of the clocks at a wake-up (all nanoseconds except ``psi_us``)."""

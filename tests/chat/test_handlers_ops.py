@@ -144,9 +144,9 @@ def test_an_answer_the_run_marks_unsupported_carries_a_note():
                                         supported=False)) == ""
 
 
-async def _one_spike(block) -> dict:
-    """Run ``block`` (which keeps the loop from waking for ~150 ms) under the probe and
-    return the worst spike's attribution."""
+async def _one_spike(block) -> tuple[dict, dict]:
+    """Run ``block`` (which keeps the loop from waking for ~150 ms) under the probe;
+    the worst spike's attribution and the window's per-thread CPU."""
     loop_probe.start()
     try:
         await asyncio.sleep(0.05)
@@ -154,12 +154,12 @@ async def _one_spike(block) -> dict:
         await asyncio.sleep(0.03)
         await block()
         await asyncio.sleep(0.05)
-        spikes = loop_probe.summary()["spikes"]
+        summary = loop_probe.summary()
     finally:
         loop_probe._task.cancel()
         loop_probe._task = None
-    assert spikes["count"] >= 1
-    return spikes["worst"][0]
+    assert summary["spikes"]["count"] >= 1
+    return summary["spikes"]["worst"][0], summary["threads"]
 
 
 async def test_a_spike_spent_running_on_the_loop_counts_as_loop_busy():
@@ -168,7 +168,7 @@ async def test_a_spike_spent_running_on_the_loop_counts_as_loop_busy():
         while time.perf_counter() < end:  # CPU work on the loop thread
             pass
 
-    worst = await _one_spike(spin)
+    worst, _ = await _one_spike(spin)
     assert worst["lag_ms"] >= 120
     assert worst["loop_run_ms"] >= 100  # at least two thirds ran on the loop's thread
     assert worst["loop_cpu_wait_ms"] is not None and worst["loop_off_cpu_ms"] < 60
@@ -177,22 +177,31 @@ async def test_a_spike_spent_running_on_the_loop_counts_as_loop_busy():
 async def test_a_spike_spent_waiting_for_the_gil_counts_as_held_off():
     import threading
 
+    done, release = threading.Event(), threading.Event()
+
     def hold_gil():
         sum(range(8_000_000))  # one C call: the thread never offers the GIL meanwhile
+        done.set()
+        release.wait(10)  # alive until the summary: a thread that ended is not listed
+
+    worker = threading.Thread(target=hold_gil, name="gil-holder")
 
     async def other_thread():
-        started = time.perf_counter()
-        worker = threading.Thread(target=hold_gil)
         worker.start()
-        await asyncio.sleep(0.001)  # the loop now needs the GIL back to wake up
-        worker.join()
-        return time.perf_counter() - started
+        while not done.is_set():  # noqa: ASYNC110 - a thread sets it, not the loop
+            await asyncio.sleep(0.001)  # the loop needs the GIL back to wake up
 
-    worst = await _one_spike(other_thread)
+    try:
+        worst, threads = await _one_spike(other_thread)
+    finally:
+        release.set()
+        worker.join()
     assert worst["lag_ms"] >= 50
     assert worst["loop_run_ms"] < 20  # the loop thread itself hardly ran
     assert worst["other_threads_cpu_ms"] >= 40
     assert worst["loop_off_cpu_ms"] >= 40
+    holder = [row for row in threads["busiest"] if row[0] == "gil-holder"]
+    assert holder and holder[0][1] >= 40  # the per-thread CPU names who held it
 
 
 async def test_a_collection_on_the_loop_thread_is_attributed_to_it():
@@ -205,5 +214,5 @@ async def test_a_collection_on_the_loop_thread_is_attributed_to_it():
         del garbage
         gc.collect()
 
-    worst = await _one_spike(collect)
+    worst, _ = await _one_spike(collect)
     assert worst["gc_on_loop_ms"] > 0 and worst["gc_other_thread_ms"] == 0
