@@ -33,7 +33,8 @@ class LagStats:
 
     samples: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.time)
-    gc_pauses: list[tuple[int, float]] = field(default_factory=list)  # (generation, ms)
+    # (generation, wall ms, CPU ms of the collecting thread)
+    gc_pauses: list[tuple[int, float, float]] = field(default_factory=list)
     spikes: SpikeLog = field(default_factory=SpikeLog)  # build on the loop's thread
     started_ns: int = field(default_factory=time.perf_counter_ns)
     threads_at_start: dict = field(default_factory=thread_times)
@@ -43,23 +44,32 @@ class LagStats:
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(lag_ms)
 
-    def add_gc(self, generation: int, pause_ms: float) -> None:
-        """Record one collection's pause."""
+    def add_gc(self, generation: int, pause_ms: float, cpu_ms: float = 0.0) -> None:
+        """Record one collection's pause (wall ms) and the CPU time it used."""
         if len(self.gc_pauses) < MAX_SAMPLES:
-            self.gc_pauses.append((generation, pause_ms))
+            self.gc_pauses.append((generation, pause_ms, cpu_ms))
 
     def summary(self) -> dict:
         """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s", "gc",
-        "spikes"}``; ``gc``: ``{"collections", "by_generation", "max_ms", "total_ms",
-        "frozen"}`` (frozen: objects in the permanent generation, ``gc.get_freeze_count``);
+        "spikes", "threads"}``; ``gc``: ``{"collections", "by_generation", "max_ms",
+        "max_ms_by_generation", "max_cpu_ms", "total_ms", "frozen", "tracked"}`` (wall
+        ms, and the CPU ms of the collecting thread; frozen: objects in the permanent
+        generation, ``gc.get_freeze_count``; tracked: the objects a full collection
+        walks now, ``len(gc.get_objects())``);
         ``spikes``: the late wake-ups split by cause; ``threads``: each thread's CPU and
         run-queue wait in the window (``bench.loop_spikes``)."""
-        pauses = [ms for _, ms in self.gc_pauses]
+        pauses = [ms for _, ms, _ in self.gc_pauses]
         gc_summary = {"collections": len(pauses),
-                      "by_generation": [sum(1 for g, _ in self.gc_pauses if g == n)
+                      "by_generation": [sum(1 for g, _, _ in self.gc_pauses if g == n)
                                         for n in range(3)],
                       "max_ms": round(max(pauses, default=0.0), 2),
-                      "total_ms": round(sum(pauses), 2), "frozen": gc.get_freeze_count()}
+                      "max_ms_by_generation": [
+                          round(max((ms for g, ms, _ in self.gc_pauses if g == n),
+                                    default=0.0), 2) for n in range(3)],
+                      "max_cpu_ms": round(max((c for _, _, c in self.gc_pauses),
+                                              default=0.0), 2),
+                      "total_ms": round(sum(pauses), 2), "frozen": gc.get_freeze_count(),
+                      "tracked": len(gc.get_objects())}
         data = sorted(self.samples)
         spikes = self.spikes.summary(INTERVAL_S * 1000.0)
         threads = thread_usage(self.threads_at_start)
@@ -108,16 +118,17 @@ async def _probe() -> None:
         clocks = now
 
 
-_gc_started = [0]
+_gc_started = [0, 0]  # perf_counter_ns, thread_time_ns
 
 
 def _on_gc(phase: str, info: dict) -> None:
     """``gc.callbacks`` hook: time each collection into the live stats."""
     if phase == "start":
-        _gc_started[0] = time.perf_counter_ns()
+        _gc_started[:] = time.perf_counter_ns(), time.thread_time_ns()
     elif _stats is not None:
         end, generation = time.perf_counter_ns(), info.get("generation", 0)
-        _stats.add_gc(generation, (end - _gc_started[0]) / 1e6)
+        _stats.add_gc(generation, (end - _gc_started[0]) / 1e6,
+                      (time.thread_time_ns() - _gc_started[1]) / 1e6)
         _stats.spikes.add_collection(_gc_started[0], end, generation)
 
 

@@ -48,6 +48,9 @@ async def test_loop_probe_times_the_collectors_pauses():
         loop_probe._task = None
     assert pauses["collections"] >= 1 and pauses["by_generation"][2] >= 1
     assert 0 < pauses["max_ms"] <= pauses["total_ms"]
+    assert pauses["max_ms_by_generation"][2] > 0
+    assert 0 < pauses["max_cpu_ms"] <= pauses["max_ms"] + 1  # one thread's CPU within wall
+    assert pauses["tracked"] > 20_000  # this process's unfrozen objects
 
 
 def test_startup_heap_is_frozen_out_of_later_collections():
