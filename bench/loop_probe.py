@@ -35,6 +35,7 @@ class LagStats:
     started: float = field(default_factory=time.time)
     # (generation, wall ms, CPU ms of the collecting thread)
     gc_pauses: list[tuple[int, float, float]] = field(default_factory=list)
+    gc_longest: dict = field(default_factory=dict)  # the longest pause's details
     spikes: SpikeLog = field(default_factory=SpikeLog)  # build on the loop's thread
     started_ns: int = field(default_factory=time.perf_counter_ns)
     threads_at_start: dict = field(default_factory=thread_times)
@@ -44,10 +45,16 @@ class LagStats:
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(lag_ms)
 
-    def add_gc(self, generation: int, pause_ms: float, cpu_ms: float = 0.0) -> None:
-        """Record one collection's pause (wall ms) and the CPU time it used."""
+    def add_gc(self, generation: int, pause_ms: float, cpu_ms: float = 0.0,
+               collected: int = 0, heap: int | None = None) -> None:
+        """Record one collection's pause (wall ms), the CPU time it used, the objects
+        it freed and (full collections) the unfrozen objects it had to walk."""
         if len(self.gc_pauses) < MAX_SAMPLES:
             self.gc_pauses.append((generation, pause_ms, cpu_ms))
+        if pause_ms > self.gc_longest.get("wall_ms", -1.0):
+            self.gc_longest = {"generation": generation, "wall_ms": round(pause_ms, 2),
+                               "cpu_ms": round(cpu_ms, 2), "collected": collected,
+                               "heap": heap}
 
     def summary(self) -> dict:
         """``{"count", "max_ms", "p50_ms", "p99_ms", "mean_ms", "window_s", "gc",
@@ -55,7 +62,8 @@ class LagStats:
         "max_ms_by_generation", "max_cpu_ms", "total_ms", "frozen", "tracked"}`` (wall
         ms, and the CPU ms of the collecting thread; frozen: objects in the permanent
         generation, ``gc.get_freeze_count``; tracked: the objects a full collection
-        walks now, ``len(gc.get_objects())``);
+        walks now, ``len(gc.get_objects())``; longest: the longest collection's
+        generation, wall and CPU ms, objects freed and, for a full one, walked);
         ``spikes``: the late wake-ups split by cause; ``threads``: each thread's CPU and
         run-queue wait in the window (``bench.loop_spikes``)."""
         pauses = [ms for _, ms, _ in self.gc_pauses]
@@ -69,7 +77,7 @@ class LagStats:
                       "max_cpu_ms": round(max((c for _, _, c in self.gc_pauses),
                                               default=0.0), 2),
                       "total_ms": round(sum(pauses), 2), "frozen": gc.get_freeze_count(),
-                      "tracked": len(gc.get_objects())}
+                      "tracked": len(gc.get_objects()), "longest": self.gc_longest}
         data = sorted(self.samples)
         spikes = self.spikes.summary(INTERVAL_S * 1000.0)
         threads = thread_usage(self.threads_at_start)
@@ -118,17 +126,21 @@ async def _probe() -> None:
         clocks = now
 
 
-_gc_started = [0, 0]  # perf_counter_ns, thread_time_ns
+_gc_started: list = [0, 0, None]  # perf_counter_ns, thread_time_ns, heap (full only)
 
 
 def _on_gc(phase: str, info: dict) -> None:
     """``gc.callbacks`` hook: time each collection into the live stats."""
     if phase == "start":
-        _gc_started[:] = time.perf_counter_ns(), time.thread_time_ns()
+        # counting a full collection's heap costs ~1 ms per 100,000 objects, outside
+        # the timed pause
+        heap = len(gc.get_objects()) if info.get("generation") == 2 else None
+        _gc_started[:] = time.perf_counter_ns(), time.thread_time_ns(), heap
     elif _stats is not None:
         end, generation = time.perf_counter_ns(), info.get("generation", 0)
         _stats.add_gc(generation, (end - _gc_started[0]) / 1e6,
-                      (time.thread_time_ns() - _gc_started[1]) / 1e6)
+                      (time.thread_time_ns() - _gc_started[1]) / 1e6,
+                      info.get("collected", 0), _gc_started[2])
         _stats.spikes.add_collection(_gc_started[0], end, generation)
 
 
@@ -196,7 +208,7 @@ def reset() -> dict:
     """Start a new measurement window; returns the summary of the one that ended."""
     previous = _stats.summary() if _stats else LagStats().summary()
     if _stats is not None:
-        _stats.samples, _stats.gc_pauses = [], []
+        _stats.samples, _stats.gc_pauses, _stats.gc_longest = [], [], {}
         _stats.spikes.clear()
         _stats.threads_at_start = thread_times()
         _stats.started, _stats.started_ns = time.time(), time.perf_counter_ns()

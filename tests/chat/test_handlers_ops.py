@@ -51,6 +51,12 @@ async def test_loop_probe_times_the_collectors_pauses():
     assert pauses["max_ms_by_generation"][2] > 0
     assert 0 < pauses["max_cpu_ms"] <= pauses["max_ms"] + 1  # one thread's CPU within wall
     assert pauses["tracked"] > 20_000  # this process's unfrozen objects
+    longest = pauses["longest"]
+    assert longest["wall_ms"] == pauses["max_ms"]
+    if longest["generation"] == 2:  # a full one: the heap it walked is counted
+        assert longest["heap"] > 20_000 and longest["collected"] >= 0
+    else:
+        assert longest["heap"] is None
 
 
 def test_startup_heap_is_frozen_out_of_later_collections():
