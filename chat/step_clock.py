@@ -4,11 +4,11 @@ Chainlit 2.12's ``Step.__init__`` and ``Message.__init__`` call ``time.sleep(0.0
 on the event loop before stamping ``created_at`` (``chainlit.utils.utc_now``): the
 pause makes the time stamps of steps created one after another differ, so that the UI
 and the data layer, which order steps by ``createdAt``, keep their order. Each answer
-creates about ten steps and messages, so every session blocks the loop ten times, and
-on a busy host each sleep also gives the core away: the thread has to wait in the run
-queue to get it back. In the scaled-out load bench (``scripts/bench_load.py
+creates several (a step per flow node, the details step, the reply), each blocking the
+loop, and on a busy host each sleep also gives the core away: the thread has to wait in
+the run queue to get it back. In the scaled-out load bench (``scripts/bench_load.py
 --instances 2 --worker``) py-spy found the loop thread inside those two sleeps in 2.9%
-of its samples, about a tenth of its non-idle time (README, "The app under load").
+of its samples, about a tenth of its non-idle ones (README, "The app under load").
 
 :func:`install` keeps the ordering and drops the pause: the two modules get a clock
 that never repeats or goes back (each stamp at least ``STEP_MS`` after the previous
