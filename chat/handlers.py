@@ -75,11 +75,13 @@ async def on_app_startup() -> None:
     from bench import loop_probe
     from chat.api import install_api
     from chat.config import get_settings
+    from chat import step_clock
     from chat.logging import configure
     from chat.routes import install_routes
     from chat.ui_routes import install_ui_routes
 
     configure()
+    step_clock.install()  # Chainlit's steps sleep 1 ms on the loop otherwise
     await prepare_app()
     settings = get_settings()
     install_routes({"rag": _rag_ready, "indexing": _indexing_ready,

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -177,19 +180,55 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
     return (SQLAlchemyError, OSError, *_connect_errors())
 
 
-def retrying(budget_s: float | None = None):
+#: the wait after the first failed try; it doubles per try, up to RETRY_MAX_WAIT_S
+RETRY_FIRST_WAIT_S = 0.5
+RETRY_MAX_WAIT_S = 8.0
+
+
+def retrying(budget_s: float | None = None, first_attempt: int = 1):
     """A tenacity AsyncRetrying that retries transient database errors (is_transient)
     with exponential backoff for ``budget_s`` seconds (DB_RETRY_BUDGET_S), logging
-    each retry, then re-raises the last error."""
+    each retry, then re-raises the last error. ``first_attempt``: the number of its first
+    try when earlier ones already failed (the backoff and the log go on from there)."""
     from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    offset = first_attempt - 1
 
     def before_sleep(state) -> None:
         error = state.outcome.exception() if state.outcome else None
         log.warning("database unavailable (%s), retry %d", type(error).__name__,
-                    state.attempt_number)
+                    state.attempt_number + offset)
 
     return AsyncRetrying(
         retry=retry_if_exception(is_transient),
-        wait=wait_exponential(multiplier=0.5, max=8),
+        wait=wait_exponential(multiplier=RETRY_FIRST_WAIT_S * 2 ** offset,
+                              max=RETRY_MAX_WAIT_S),
         stop=stop_after_delay(DB_RETRY_BUDGET_S if budget_s is None else budget_s),
         before_sleep=before_sleep, reraise=True)
+
+
+async def run_retrying(call: Callable[[], Awaitable[T]], budget_s: float | None = None) -> T:
+    """``await call()``, retried like :func:`retrying` (same waits, log lines and
+    budget, ``budget_s`` seconds from the first try) when it fails with a transient
+    error; any other error, or the last one past the budget, is raised.
+
+    The first try runs without tenacity: an AsyncRetrying is a reference cycle of some
+    40 objects that only the cyclic garbage collector frees, and one per statement made
+    most of what the web instances' full collections freed under load (~1,300 per
+    instance in a 16 s window of ``scripts/bench_load.py --instances 2 --worker``;
+    README, "The app under load"). Only a try that failed builds one.
+    """
+    budget = DB_RETRY_BUDGET_S if budget_s is None else budget_s
+    started = time.monotonic()
+    try:
+        return await call()
+    except Exception as error:
+        if not is_transient(error) or time.monotonic() - started >= budget:
+            raise
+        log.warning("database unavailable (%s), retry 1", type(error).__name__)
+    await asyncio.sleep(RETRY_FIRST_WAIT_S)
+    remaining = max(0.0, budget - (time.monotonic() - started))
+    async for attempt in retrying(remaining, first_attempt=2):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable")  # pragma: no cover - tenacity re-raises

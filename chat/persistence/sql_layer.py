@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.sql.elements import TextClause
 
 from chat.persistence.data_rows import utc_timestamp
-from chat.persistence.db import configure_engine, ensure_sqlite_dir, retrying
+from chat.persistence.db import configure_engine, ensure_sqlite_dir, retrying, run_retrying
 
 log = logging.getLogger(__name__)
 PING_RETRY_S = 1.0
@@ -75,16 +75,14 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
     # ---- SQL helpers ----
     async def execute_sql(self, query: str | TextClause, parameters: dict) -> list[dict] | int:
         """Run one statement in its own transaction, retried while the database is
-        unreachable or locked (chat.persistence.db.retrying).
+        unreachable or locked (chat.persistence.db.run_retrying).
 
         Returns: the rows as dicts (UUIDs as str) for a query, else the affected row count.
         Raises: SQLAlchemyError (logged first); 2.12's version returned None instead.
         """
         statement = text(query) if isinstance(query, str) else query
-        async for attempt in retrying(self.retry_budget_s):
-            with attempt:
-                return await self._run(statement, parameters)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await run_retrying(lambda: self._run(statement, parameters),
+                                  self.retry_budget_s)
 
     async def _run(self, statement: TextClause, parameters: dict) -> list[dict] | int:
         async with self.async_session() as session:
@@ -101,10 +99,7 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
     async def _execute_many(self, statements: list[tuple[str | TextClause, dict]]) -> int:
         """Run several statements in one transaction (all or nothing), retried like
         execute_sql; returns the row count of the last one."""
-        async for attempt in retrying(self.retry_budget_s):
-            with attempt:
-                return await self._run_many(statements)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await run_retrying(lambda: self._run_many(statements), self.retry_budget_s)
 
     async def _run_many(self, statements: list[tuple[str | TextClause, dict]]) -> int:
         count = 0

@@ -48,6 +48,15 @@ async def test_loop_probe_times_the_collectors_pauses():
         loop_probe._task = None
     assert pauses["collections"] >= 1 and pauses["by_generation"][2] >= 1
     assert 0 < pauses["max_ms"] <= pauses["total_ms"]
+    assert pauses["max_ms_by_generation"][2] > 0
+    assert 0 < pauses["max_cpu_ms"] <= pauses["max_ms"] + 1  # one thread's CPU within wall
+    assert pauses["tracked"] > 20_000  # this process's unfrozen objects
+    longest = pauses["longest"]
+    assert longest["wall_ms"] == pauses["max_ms"]
+    if longest["generation"] == 2:  # a full one: the heap it walked is counted
+        assert longest["heap"] > 20_000 and longest["collected"] >= 0
+    else:
+        assert longest["heap"] is None
 
 
 def test_startup_heap_is_frozen_out_of_later_collections():
@@ -142,3 +151,77 @@ def test_an_answer_the_run_marks_unsupported_carries_a_note():
 
     assert support_note(SimpleNamespace(answer=f"Intro.\n\n{DECLINE}\n\nRelated: ...",
                                         supported=False)) == ""
+
+
+async def _one_spike(block) -> tuple[dict, dict]:
+    """Run ``block`` (which keeps the loop from waking for ~150 ms) under the probe;
+    the worst spike's attribution and the window's per-thread CPU."""
+    loop_probe.start()
+    try:
+        await asyncio.sleep(0.05)
+        loop_probe.reset()
+        await asyncio.sleep(0.03)
+        await block()
+        await asyncio.sleep(0.05)
+        summary = loop_probe.summary()
+    finally:
+        loop_probe._task.cancel()
+        loop_probe._task = None
+    assert summary["spikes"]["count"] >= 1
+    return summary["spikes"]["worst"][0], summary["threads"]
+
+
+async def test_a_spike_spent_running_on_the_loop_counts_as_loop_busy():
+    async def spin():
+        end = time.perf_counter() + 0.15
+        while time.perf_counter() < end:  # CPU work on the loop thread
+            pass
+
+    worst, _ = await _one_spike(spin)
+    assert worst["lag_ms"] >= 120
+    assert worst["loop_run_ms"] >= 100  # at least two thirds ran on the loop's thread
+    assert worst["loop_cpu_wait_ms"] is not None and worst["loop_off_cpu_ms"] < 60
+
+
+async def test_a_spike_spent_waiting_for_the_gil_counts_as_held_off():
+    import threading
+
+    done, release = threading.Event(), threading.Event()
+
+    def hold_gil():
+        sum(range(8_000_000))  # one C call: the thread never offers the GIL meanwhile
+        done.set()
+        release.wait(10)  # alive until the summary: a thread that ended is not listed
+
+    worker = threading.Thread(target=hold_gil, name="gil-holder")
+
+    async def other_thread():
+        worker.start()
+        while not done.is_set():  # noqa: ASYNC110 - a thread sets it, not the loop
+            await asyncio.sleep(0.001)  # the loop needs the GIL back to wake up
+
+    try:
+        worst, threads = await _one_spike(other_thread)
+    finally:
+        release.set()
+        worker.join()
+    assert worst["lag_ms"] >= 50
+    assert worst["loop_run_ms"] < 20  # the loop thread itself hardly ran
+    assert worst["other_threads_cpu_ms"] >= 40
+    assert worst["loop_off_cpu_ms"] >= 40
+    holder = [row for row in threads["busiest"] if row[0] == "gil-holder"]
+    assert holder and holder[0][1] >= 40  # the per-thread CPU names who held it
+
+
+async def test_a_collection_on_the_loop_thread_is_attributed_to_it():
+    import gc
+
+    async def collect():
+        garbage = [[] for _ in range(300_000)]
+        for each in garbage:
+            each.append(each)  # cycles the collector has to walk
+        del garbage
+        gc.collect()
+
+    worst, _ = await _one_spike(collect)
+    assert worst["gc_on_loop_ms"] > 0 and worst["gc_other_thread_ms"] == 0
