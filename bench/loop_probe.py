@@ -116,12 +116,12 @@ async def _probe() -> None:
     tid = threading.get_native_id()
     clocks = Clocks.read(tid)
     while True:
-        before = loop.time()
+        before, window = loop.time(), _window[0]
         await asyncio.sleep(INTERVAL_S)
         lag_ms = max(0.0, (loop.time() - before - INTERVAL_S) * 1000.0)
         now = Clocks.read(tid)
-        if _stats is not None:
-            _stats.add(lag_ms)
+        if _stats is not None and window == _window[0]:  # a sleep across a reset counts
+            _stats.add(lag_ms)  # in neither window (it holds the reset's own /proc reads)
             _stats.spikes.add(lag_ms, clocks, now, _stats.started_ns)
         clocks = now
 
@@ -204,9 +204,17 @@ def _start_watchdog() -> None:
     threading.Thread(target=watchdog, name="loop-watchdog", daemon=True).start()
 
 
+_window = [0]  # bumped by reset(): the probe drops the one sample that spans it
+
+
 def reset() -> dict:
-    """Start a new measurement window; returns the summary of the one that ended."""
+    """Start a new measurement window; returns the summary of the one that ended.
+
+    The summary and the new window's thread clocks read ``/proc`` for every thread, on
+    the loop (slow in a process with many threads); the probe's sample that spans this
+    call is dropped, so that cost lands in neither window."""
     previous = _stats.summary() if _stats else LagStats().summary()
+    _window[0] += 1
     if _stats is not None:
         _stats.samples, _stats.gc_pauses, _stats.gc_longest = [], [], {}
         _stats.spikes.clear()

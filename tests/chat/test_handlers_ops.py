@@ -32,6 +32,29 @@ async def test_loop_probe_sees_a_blocked_loop_and_resets():
     assert len(stats.samples) == fresh["count"]
 
 
+async def test_loop_probe_reset_is_not_counted_in_the_new_window(monkeypatch):
+    """reset() reads every thread's clocks on the loop; in a process with many threads
+    that took 125 ms once, and the probe's sleep across it was counted as the new
+    window's worst lag."""
+    real = loop_probe.thread_times
+
+    def slow_thread_times():
+        time.sleep(0.15)  # noqa: ASYNC251 - a slow /proc walk, on the loop as in reset()
+        return real()
+
+    loop_probe.start()
+    try:
+        await asyncio.sleep(0.05)
+        monkeypatch.setattr(loop_probe, "thread_times", slow_thread_times)
+        loop_probe.reset()
+        await asyncio.sleep(0.05)
+        fresh = loop_probe.summary()
+    finally:
+        loop_probe._task.cancel()
+        loop_probe._task = None
+    assert fresh["count"] >= 1 and fresh["max_ms"] < 120, fresh["max_ms"]
+
+
 async def test_loop_probe_times_the_collectors_pauses():
     import gc
 
