@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -64,10 +65,19 @@ async def talk(app: AppServer, cookies: dict, text: str) -> ChatClient:
     return client
 
 
-def outputs(app: AppServer, cookies: dict, thread_id: str) -> list[str]:
-    resp = httpx.get(f"{app.url}/project/thread/{thread_id}", cookies=cookies, timeout=60)
-    assert resp.status_code == 200, resp.text
-    return [s.get("output") or "" for s in resp.json()["steps"]]
+def outputs(app: AppServer, cookies: dict, thread_id: str, wait_for: str = "",
+            timeout: float = 30.0) -> list[str]:
+    """The outputs of the thread's saved steps; with ``wait_for``, read again (for up to
+    ``timeout`` s) until one of them is ``wait_for``: writes that waited for the database
+    land in any order within moments of its return, so one read may come before them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.get(f"{app.url}/project/thread/{thread_id}", cookies=cookies, timeout=60)
+        assert resp.status_code == 200, resp.text
+        saved = [s.get("output") or "" for s in resp.json()["steps"]]
+        if wait_for in saved or not wait_for or time.monotonic() > deadline:
+            return saved
+        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -106,8 +116,10 @@ async def test_postgresql_down_login_unavailable_ready_fails_turn_saved_later(pg
     back.join()
     no_sql_shown(client)
     assert req("GET", f"{app.url}/ready", timeout=60).status_code == 200
-    saved = outputs(app, login_cookies(app.url, "alice", PASSWORD), client.started_thread)
-    assert "What can you do while the database sleeps?" in saved
+    question = "What can you do while the database sleeps?"
+    saved = outputs(app, login_cookies(app.url, "alice", PASSWORD), client.started_thread,
+                    wait_for=question)
+    assert question in saved
     replies = [s for s in client.named("new_message") if s.get("type") == "assistant_message"]
     assert replies and any(r["output"] in saved for r in replies)
 
@@ -155,8 +167,9 @@ async def test_sqlite_locked_ready_fails_no_sql_shown_turn_saved(sqlite_app):
         lock.join()
     no_sql_shown(client)
     assert req("GET", f"{app.url}/ready", timeout=60).status_code == 200
-    saved = outputs(app, cookies, client.started_thread)
-    assert "Tell me what you can do with a locked database" in saved
+    question = "Tell me what you can do with a locked database"
+    saved = outputs(app, cookies, client.started_thread, wait_for=question)
+    assert question in saved
 
 
 async def test_sqlite_locked_past_the_retries_says_the_turn_was_not_saved(tmp_path):

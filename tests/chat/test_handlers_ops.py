@@ -39,7 +39,7 @@ async def test_loop_probe_reset_is_not_counted_in_the_new_window(monkeypatch):
     real = loop_probe.thread_times
 
     def slow_thread_times():
-        time.sleep(0.15)  # noqa: ASYNC251 - a slow /proc walk, on the loop as in reset()
+        time.sleep(0.15)  # a slow /proc walk, on the loop as in reset()
         return real()
 
     loop_probe.start()
