@@ -8,6 +8,7 @@ inspected?" asks for).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,3 +70,26 @@ def report_pdf(tmp_path: Path) -> Path:
 def report_fact() -> str:
     """The sentence on page 2 of ``report_pdf``."""
     return REPORT_FACT
+
+
+@pytest.fixture
+def clean_llm_env(monkeypatch, tmp_path) -> None:
+    """No provider key, ``DOCCHAT_LLM_*`` setting or LLM settings file of the machine
+    reaches an in-process test. Names are compared upper-cased: pydantic-settings reads
+    ``openai_api_key`` as ``OPENAI_API_KEY`` (CI's machine has a key, with no internet)."""
+    from agents.llm.settings import variables
+
+    names = set(variables())
+    for key in [k for k in os.environ if k.upper() in names]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("DOCCHAT_LLM_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+
+
+@pytest.fixture
+def offline_router(clean_llm_env, tmp_path):
+    """The router with no key and no local model: its answer chain is extractive only."""
+    from agents.llm import LLMRouter, LLMSettings
+
+    router = LLMRouter.from_settings(LLMSettings(local_model_path=tmp_path / "none.gguf"))
+    assert router.chain("answer") == ["extractive"]
+    return router

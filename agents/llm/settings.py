@@ -181,4 +181,19 @@ class LLMSettings(DocChatSettings):
         return self.local_model_path or self.data_dir / "models" / LOCAL_MODEL_FILE
 
 
-__all__ = ["LOCAL_MODEL_FILE", "LOCAL_MODEL_NAME", "LLMSettings", "data_dir"]
+def variables() -> tuple[str, ...]:
+    """Every environment variable ``LLMSettings`` reads (upper case, as documented): the
+    providers' unprefixed keys and endpoints and the ``DOCCHAT_LLM_*`` settings, derived
+    from the fields' aliases. pydantic-settings matches them case-insensitively, so a
+    caller that must keep them out of a process compares upper-cased names."""
+    def aliases(cls: type[BaseSettings]) -> list[str]:
+        return [c for info in cls.model_fields.values()
+                for c in getattr(info.validation_alias, "choices", [])
+                if isinstance(c, str) and c.isupper()]
+
+    shared = set(aliases(DocChatSettings))  # DOCCHAT_DATA_DIR, ...: not the router's
+    names = aliases(LLMSettings) + aliases(_SettingsFileSetting)
+    return tuple(n for n in dict.fromkeys(names) if n not in shared)
+
+
+__all__ = ["LOCAL_MODEL_FILE", "LOCAL_MODEL_NAME", "LLMSettings", "data_dir", "variables"]

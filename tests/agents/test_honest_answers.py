@@ -33,7 +33,6 @@ from agents.meta import is_about_conversation, is_meta
 from agents.runner import ask
 from agents.sentences import split_sentences
 
-KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 OWNER = "honest"
 DEBIAN = (
     "# Debian packages\n\n"
@@ -99,22 +98,11 @@ def owner_scope():
 
 
 @pytest.fixture
-def offline(monkeypatch, tmp_path):
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
-    router = LLMRouter.from_settings(LLMSettings(local_model_path=tmp_path / "none.gguf"))
-    assert router.chain("answer") == ["extractive"]
-    return router
-
-
-@pytest.fixture
-def unreachable(monkeypatch, tmp_path):
+def unreachable(clean_llm_env, tmp_path):
     """A router whose only model is OpenAI's SDK pointed at a closed port (a real
     connection refusal, no retries): every call falls through to the extractive link."""
     import socket
 
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -198,11 +186,11 @@ async def test_document_scores_are_whole_document_cosines_each_document_once(ser
 
 
 async def test_evidence_reports_the_document_cosines_without_deciding_on_them(
-        service, owner_scope, offline):
+        service, owner_scope, offline_router):
     question = "Which utility installs binary Debian packages?"
     scores = await service.document_scores(question, owner_scope, DOC_SCORES_K)
     assert len(scores) == len(DOCS) < DOC_K  # missing ranks count as unrelated (0.0)
-    result = await ask(question, scope=owner_scope, rag=service, router=offline)
+    result = await ask(question, scope=owner_scope, rag=service, router=offline_router)
     numbers = result.evidence
     assert numbers["doc_best"] == round(scores[0][1], 4)
     assert numbers["doc_distinctness"] == round(scores[0][1], 4)
@@ -277,9 +265,9 @@ def test_meta_and_conversation_questions_are_recognised():
 # -- the flow on the real store ----------------------------------------------------------
 
 async def test_supported_question_quotes_whole_sentences_cited_in_order(
-        service, owner_scope, offline):
+        service, owner_scope, offline_router):
     result = await ask("Which utility installs binary Debian packages?", scope=owner_scope,
-                       rag=service, router=offline)
+                       rag=service, router=offline_router)
     assert result.supported is True and result.route == "retrieve"
     assert "dpkg" in result.answer and DECLINE not in result.answer
     numbers = cited_numbers(result.answer)
@@ -290,7 +278,7 @@ async def test_supported_question_quotes_whole_sentences_cited_in_order(
 
 
 async def test_distinctness_reads_cosines_through_the_thread_preferring_retriever(
-        service, offline):
+        service, offline_router):
     from chat.scope import ThreadPreferringRetriever
     from rag.models import Scope, TextDocument
 
@@ -302,7 +290,7 @@ async def test_distinctness_reads_cosines_through_the_thread_preferring_retrieve
     wrapped = ThreadPreferringRetriever(service, "t1")
     fused = await wrapped.search(question, owner, k=DISTINCT_K, mode="dense")
     assert max(h.score for h in fused) < 0.1   # the wrapper's scores are fused ranks...
-    result = await ask(question, scope=owner, rag=wrapped, router=offline)
+    result = await ask(question, scope=owner, rag=wrapped, router=offline_router)
     dense = [h.score for h in await service.search(question, owner, k=DISTINCT_K,
                                                    mode="dense")]
     assert result.evidence["distinctness"] == round(distinctness(dense), 4)  # ...not read
@@ -311,9 +299,9 @@ async def test_distinctness_reads_cosines_through_the_thread_preferring_retrieve
 
 
 async def test_unsupported_question_declines_with_related_passages(
-        service, owner_scope, offline):
+        service, owner_scope, offline_router):
     result = await ask("What is the airspeed of an unladen swallow?", scope=owner_scope,
-                       rag=service, router=offline)
+                       rag=service, router=offline_router)
     assert result.supported is False
     assert result.answer.startswith(f"{NOTICE}\n\n{DECLINE}\n\n{RELATED}\n")
     assert result.citations
@@ -342,38 +330,37 @@ async def test_when_every_model_fails_a_supported_question_is_still_answered(
     assert result.answer.startswith(FALLBACK_NOTICE) and "dpkg" in result.answer
 
 
-async def test_follow_up_retrieves_the_thread_subject(service, owner_scope, offline):
+async def test_follow_up_retrieves_the_thread_subject(service, owner_scope, offline_router):
     first = await ask("What are the two types of Debian packages?", scope=owner_scope,
-                      rag=service, router=offline)
+                      rag=service, router=offline_router)
     assert first.supported and "binary packages" in first.answer
     follow = await ask("What file extension does the first type use?", scope=owner_scope,
-                       rag=service, router=offline, memory=first.memory)
+                       rag=service, router=offline_router, memory=first.memory)
     assert follow.supported, follow.answer
     assert ".deb" in follow.answer
     assert not any("globs2" in c.text and ".deb" not in c.text for c in follow.citations)
 
 
-async def test_meta_question_lists_the_documents_in_scope(service, owner_scope, offline):
-    result = await ask("What can you do?", scope=owner_scope, rag=service, router=offline)
+async def test_meta_question_lists_the_documents_in_scope(service, owner_scope, offline_router):
+    result = await ask("What can you do?", scope=owner_scope, rag=service, router=offline_router)
     assert result.route == "direct" and result.supported is True
     for name in DOCS:
         assert name in result.answer
     assert "Upload a document about" not in result.answer
 
 
-async def test_conversation_question_is_answered_from_memory(service, owner_scope, offline):
+async def test_conversation_question_is_answered_from_memory(service, owner_scope, offline_router):
     first = await ask("When does the first ferry leave on Sundays?", scope=owner_scope,
-                      rag=service, router=offline)
+                      rag=service, router=offline_router)
     assert "10:30" in first.answer
     result = await ask("What was the last question I asked?", scope=owner_scope, rag=service,
-                       router=offline, memory=first.memory)
+                       router=offline_router, memory=first.memory)
     assert result.route == "direct" and result.citations == []
     assert "When does the first ferry leave on Sundays?" in result.answer
 
 
-def test_cli_ask_json_has_the_support_decision(store):
-    env = {k: v for k, v in os.environ.items()
-           if k not in KEYS and not k.startswith("DOCCHAT_LLM_")}
+def test_cli_ask_json_has_the_support_decision(store, clean_llm_env):
+    env = dict(os.environ)  # without the machine's LLM variables (clean_llm_env)
     env["DOCCHAT_DATA_DIR"] = str(store)
     done = subprocess.run(
         [sys.executable, "-m", "agents", "ask", "--json", "--scope", OWNER,

@@ -11,25 +11,12 @@ import os
 import subprocess
 import sys
 
-import pytest
 
-from agents.llm.router import LLMRouter
-from agents.llm.settings import LLMSettings
 from agents.runner import ask
 from rag.config import RagSettings
 from rag.models import Scope
 from rag.service import RagService
 
-KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
-
-
-@pytest.fixture
-def offline_router(monkeypatch, tmp_path):
-    for key in KEYS:
-        monkeypatch.delenv(key, raising=False)
-    router = LLMRouter.from_settings(LLMSettings(local_model_path=tmp_path / "none.gguf"))
-    assert router.chain("answer") == ["extractive"]
-    return router
 
 
 async def test_an_answer_only_the_document_holds_cites_its_chunk(
@@ -52,9 +39,9 @@ async def test_another_owner_never_sees_the_document(rag, flow, offline_router):
     assert "quillon" not in result.answer.replace("quillon seal of the Zorblat-9", "")
 
 
-def test_cli_ask_streams_the_answer_then_trace_and_sources(tmp_path, pump_doc):
-    env = {k: v for k, v in os.environ.items()
-           if k not in KEYS and not k.startswith("DOCCHAT_LLM_")}
+def test_cli_ask_streams_the_answer_then_trace_and_sources(tmp_path, pump_doc,
+                                                          clean_llm_env):
+    env = dict(os.environ)  # without the machine's LLM variables (clean_llm_env)
     env["DOCCHAT_DATA_DIR"] = str(tmp_path)
 
     async def index():

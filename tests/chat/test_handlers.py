@@ -20,14 +20,14 @@ from test_steps import chainlit_session, emitted, last_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
-                "GOOGLE_API_KEY", "DATABASE_URL", "CHROMA_HOST", "CHROMA_PORT")
+ENGINE_ENV = ("DATABASE_URL", "CHROMA_HOST", "CHROMA_PORT")
 
 
 @pytest.fixture
-async def chat_app(tmp_path, monkeypatch):
-    """The app's handlers on a fresh data directory, services opened for real."""
-    for key in PROVIDER_ENV:
+async def chat_app(tmp_path, monkeypatch, clean_llm_env):
+    """The app's handlers on a fresh data directory, services opened for real, with no
+    LLM variable of the machine (tests/conftest.py clean_llm_env)."""
+    for key in ENGINE_ENV:
         monkeypatch.delenv(key, raising=False)
     for key in [k for k in __import__("os").environ if k.startswith("DOCCHAT_")]:
         monkeypatch.delenv(key, raising=False)

@@ -59,11 +59,6 @@ def fake_llm_env(port: int) -> dict[str, str]:
             "DOCCHAT_LLM_MAX_RETRIES": "0"}
 
 
-PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-                 "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL",
-                 "DOCCHAT_LLM_COMPAT_BASE_URL")
-
-
 #: what makes a provider available; set empty, each counts as missing (base URLs are only
 #: dropped: an empty OPENAI_BASE_URL would be taken by the SDK as the URL itself)
 KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
@@ -132,9 +127,10 @@ class AppServer:
         machine must not turn an extractive app into one that calls a provider), each key
         then set empty (an empty key counts as missing and outranks a ``.env`` file) and no
         LLM settings file; then the app's own settings and ``env_extra``."""
-        keys = {k.upper() for k in PROVIDER_KEYS}
-        env = {k: v for k, v in os.environ.items()
-               if not k.upper().startswith("DOCCHAT_LLM_") and k.upper() not in keys}
+        from agents.llm.settings import variables
+
+        router_variables = set(variables())  # keys, endpoints and DOCCHAT_LLM_*
+        env = {k: v for k, v in os.environ.items() if k.upper() not in router_variables}
         app_root = make_app_root(self.app_root or self.data_dir / "app-root")
         env.update({"DOCCHAT_DATA_DIR": str(self.data_dir), "DOCCHAT_BOOTSTRAP_ADMIN": "false",
                     "CHAINLIT_APP_ROOT": str(app_root),

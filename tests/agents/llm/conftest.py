@@ -9,16 +9,9 @@ from llm_wire import WireServer
 
 from agents.llm import LLMRouter, LLMSettings
 
-_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-         "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL")
-
-
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    """No real key or settings file of the developer leaks into a test."""
-    for key in _KEYS:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("DOCCHAT_LLM_SETTINGS_FILE", str(tmp_path / "absent.toml"))
+def _clean_env(clean_llm_env) -> None:
+    """No real key or settings file of the developer leaks into a test (tests/conftest.py)."""
 
 
 @pytest.fixture

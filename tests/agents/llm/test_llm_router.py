@@ -223,3 +223,13 @@ async def test_available_models_lists_the_answer_chain_first() -> None:
     assert "anthropic:claude-sonnet-4-5" in models and "gemini:gemini-2.5-pro" in models
     assert not any(m.startswith(("openai:", "local:")) for m in models)
     await router.aclose()
+
+
+def test_variables_name_every_router_setting_and_no_shared_one() -> None:
+    from agents.llm.settings import variables
+
+    names = variables()
+    assert {"OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "DOCCHAT_LLM_CHAIN_ANSWER",
+            "DOCCHAT_LLM_COMPAT_BASE_URL", "DOCCHAT_LLM_SETTINGS_FILE"} <= set(names)
+    assert "DOCCHAT_DATA_DIR" not in names and all(n.isupper() for n in names)
+    assert len(names) == len(set(names))
