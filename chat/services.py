@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,10 @@ if TYPE_CHECKING:  # imported lazily at run time (heavy: Chroma, onnxruntime, SD
     from agents.llm.router import LLMRouter
     from rag.queue.client import QueuedIndexer
     from rag.service import RagService
+
+#: what Chainlit's CI mode writes into OPENAI_API_KEY (chainlit/cli/__init__.py: the
+#: ``--ci`` flag, which a ``CI`` environment variable also turns on, as CI machines set)
+CHAINLIT_CI_PLACEHOLDER_KEY = "sk-FAKE-OPENAI-API-KEY"
 
 _rag: RagService | None = None
 _queue: QueuedIndexer | None = None
@@ -68,13 +73,33 @@ def reconcile_stale_after_s(rag: RagService) -> float | None:
     return settings.queue_job_timeout_s + 15.0 if settings.queue_url else None
 
 
+def drop_chainlit_ci_key() -> bool:
+    """Remove the placeholder OpenAI key Chainlit's CI mode puts in the environment.
+
+    ``chainlit run`` with ``CI`` set (or ``--ci``) overwrites ``OPENAI_API_KEY`` with
+    ``CHAINLIT_CI_PLACEHOLDER_KEY``; kept, every answer would first go to OpenAI with a key
+    no server accepts (or, offline, hang on the connection) before the chain fell back.
+    Logs a warning naming the cause. Returns whether the key was removed; a real key
+    from ``.env`` or the settings file is still read by ``LLMSettings`` afterwards.
+    """
+    if os.environ.get("OPENAI_API_KEY") != CHAINLIT_CI_PLACEHOLDER_KEY:
+        return False
+    del os.environ["OPENAI_API_KEY"]
+    logging.getLogger("chat").warning(
+        "CI is set in the environment: Chainlit's CI mode replaced OPENAI_API_KEY with a "
+        "placeholder, which is ignored; unset CI to use the key from the environment")
+    return True
+
+
 def get_router() -> LLMRouter:
-    """The shared ``agents.llm.router.LLMRouter`` (built from the environment); the
-    flow receives it as an ``agents.protocols.Router``."""
+    """The shared ``agents.llm.router.LLMRouter`` (built from the environment, without
+    Chainlit's CI placeholder key: ``drop_chainlit_ci_key``); the flow receives it as an
+    ``agents.protocols.Router``."""
     global _router
     if _router is None:
         from agents.llm.router import LLMRouter
 
+        drop_chainlit_ci_key()
         _router = LLMRouter.from_settings()
     return _router
 

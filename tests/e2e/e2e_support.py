@@ -122,15 +122,17 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        """The server's environment: the caller's without its model settings and provider
-        keys, matched case-insensitively as pydantic-settings reads them (a key on the test
+        """The server's environment: the caller's without its model settings, provider
+        keys and ``CI`` (Chainlit's CI mode plants an OpenAI key), matched case-insensitively as pydantic-settings reads them (a key on the test
         machine must not turn an extractive app into one that calls a provider), each key
         then set empty (an empty key counts as missing and outranks a ``.env`` file) and no
         LLM settings file; then the app's own settings and ``env_extra``."""
         from agents.llm.settings import variables
 
-        router_variables = set(variables())  # keys, endpoints and DOCCHAT_LLM_*
-        env = {k: v for k, v in os.environ.items() if k.upper() not in router_variables}
+        # keys, endpoints, DOCCHAT_LLM_* and CI: Chainlit's --ci flag reads CI (which CI
+        # machines set) and then writes a placeholder OPENAI_API_KEY into the server
+        dropped = set(variables()) | {"CI"}
+        env = {k: v for k, v in os.environ.items() if k.upper() not in dropped}
         app_root = make_app_root(self.app_root or self.data_dir / "app-root")
         env.update({"DOCCHAT_DATA_DIR": str(self.data_dir), "DOCCHAT_BOOTSTRAP_ADMIN": "false",
                     "CHAINLIT_APP_ROOT": str(app_root),

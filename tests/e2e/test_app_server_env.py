@@ -34,3 +34,23 @@ def test_env_extra_still_configures_a_provider(tmp_path, monkeypatch):
     monkeypatch.setenv("openai_api_key", "sk-from-the-ci-machine")
     env = AppServer(tmp_path, env_extra={"ANTHROPIC_API_KEY": "sk-ant-test"}).env()
     assert answer_chain(env)[0].startswith("anthropic:")
+
+
+def test_ci_variable_of_the_caller_never_reaches_the_server(tmp_path, monkeypatch):
+    """CI machines set CI; Chainlit's --ci flag reads it and plants an OpenAI key."""
+    monkeypatch.setenv("CI", "true")
+    assert "CI" not in {k.upper() for k in AppServer(tmp_path).env()}
+
+
+def test_chainlit_ci_mode_placeholder_key_never_answers(tmp_path):
+    """``chainlit run`` with CI set writes a placeholder OPENAI_API_KEY; the app drops it
+    (chat.services.drop_chainlit_ci_key) and answers with the extractive provider."""
+    server = AppServer(tmp_path, env_extra={"CI": "true"})
+    try:
+        server.start()
+        log = server.log()
+    finally:
+        server.stop()
+    started = [line for line in log.splitlines() if "language models for answers" in line]
+    assert started and "answers: extractive (" in started[0], log[-3000:]
+    assert "Chainlit's CI mode replaced OPENAI_API_KEY" in log
