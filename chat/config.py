@@ -57,6 +57,8 @@ class AppSettings(DocChatSettings):
         DOCCHAT_LOGIN_LIMIT_USER, DOCCHAT_LOGIN_LIMIT_ADDRESS: failed logins allowed per
             user name and per client address, in the `limits` notation (default
             "5/minute" and "20/minute"); past them the login answers 429 with Retry-After.
+        DOCCHAT_EXECUTOR_NICE: how much nicer than the event loop's thread its executor
+            threads run (embedding, store calls; default 5; 0 keeps Python's executor).
     """
 
     database_url_env: str | None = env(None, "DATABASE_URL", "database_url")
@@ -92,6 +94,10 @@ class AppSettings(DocChatSettings):
     max_message_chars: int = env(20_000, "DOCCHAT_MAX_MESSAGE_CHARS", "max_message_chars",
                                  ge=100)
     socket_max_mb: float = env(8.0, "DOCCHAT_SOCKET_MAX_MB", "socket_max_mb", gt=0)
+    #: the event loop's executor threads (embedding, store calls) run this much nicer
+    #: than the loop thread, so a waking loop gets a core first (chat/executor.py); 0
+    #: leaves Python's default executor
+    executor_nice: int = env(5, "DOCCHAT_EXECUTOR_NICE", "executor_nice", ge=0, le=19)
 
     @property
     def database_url(self) -> str:

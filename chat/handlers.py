@@ -8,6 +8,7 @@ and sharing (``chat.sharing``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, cast
 
@@ -75,6 +76,7 @@ async def on_app_startup() -> None:
     from bench import loop_probe
     from chat.api import install_api
     from chat.config import get_settings
+    from chat.executor import install_low_priority_executor
     from chat import step_clock
     from chat.logging import configure
     from chat.routes import install_routes
@@ -82,8 +84,11 @@ async def on_app_startup() -> None:
 
     configure()
     step_clock.install()  # Chainlit's steps sleep 1 ms on the loop otherwise
-    await prepare_app()
     settings = get_settings()
+    # before anything runs in the executor: its threads (and the embedder's) yield to
+    # the loop thread when they compete for a core
+    install_low_priority_executor(asyncio.get_running_loop(), settings.executor_nice)
+    await prepare_app()
     install_routes({"rag": _rag_ready, "indexing": _indexing_ready,
                     "models": services.models_status})
     install_ui_routes()

@@ -10,7 +10,7 @@ Limits of untrusted input: RAG_PARSE_TIMEOUT_S, RAG_PARSE_CPU_S, RAG_PARSE_MEMOR
 RAG_MAX_UNCOMPRESSED_MB, RAG_MAX_COMPRESSION_RATIO, RAG_USER_MAX_PENDING_FILES,
 RAG_USER_MAX_PENDING_MB, RAG_READY_MAX_WAITING.
 Indexing queue (rag.queue): DOCCHAT_QUEUE_URL, DOCCHAT_QUEUE_NAME, DOCCHAT_QUEUE_JOB_TIMEOUT_S,
-DOCCHAT_QUEUE_MAX_TRIES, DOCCHAT_WORKER_NICE.
+DOCCHAT_QUEUE_MAX_TRIES, DOCCHAT_WORKER_NICE, DOCCHAT_WORKER_IDLE.
 """
 
 from __future__ import annotations
@@ -119,6 +119,12 @@ class RagSettings(DocChatSettings):
     #: with web instances their event loops get the cores first (scripts/bench_load.py
     #: --instances 2 --worker); on a host of its own it changes nothing
     worker_nice: int = env(10, "DOCCHAT_WORKER_NICE", "worker_nice", ge=0, le=19)
+    #: ``python -m rag worker`` also runs under Linux's ``SCHED_IDLE`` policy (sched(7)):
+    #: it gets a core only when no normal task wants one, and a waking web instance
+    #: takes the core from it at once, where a niced task still holds it for a time slice
+    #: (measured: scripts/bench_load.py --instances 2 --worker, README "The app under
+    #: load"); its threads and parsing sandboxes inherit it. Ignored off Linux.
+    worker_idle: bool = env(True, "DOCCHAT_WORKER_IDLE", "worker_idle")
 
     @property
     def parse_limits(self) -> ParseLimits:

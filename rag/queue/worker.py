@@ -169,6 +169,23 @@ def make_worker(settings: RagSettings, burst: bool = False) -> Worker:
         poll_delay=0.2)
 
 
+def lower_cpu_priority(settings: RagSettings) -> None:
+    """Lower this process's CPU priority: ``nice`` by ``worker_nice`` (needs no
+    privilege) and, with ``worker_idle`` on Linux, the ``SCHED_IDLE`` policy for every
+    thread that exists now (``sched_setscheduler`` sets one thread; threads and children
+    started later inherit it). A policy the kernel refuses is logged, not raised."""
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+    if not settings.worker_idle or not hasattr(os, "SCHED_IDLE"):
+        return
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+    except OSError as exc:
+        logging.getLogger(__name__).warning("SCHED_IDLE refused (%s): the worker runs "
+                                            "with nice %d only", exc, settings.worker_nice)
+
+
 def run(settings: RagSettings | None = None, burst: bool = False) -> int:
     """Run a worker until SIGINT/SIGTERM (burst: until the queue is empty). Exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -178,7 +195,6 @@ def run(settings: RagSettings | None = None, burst: bool = False) -> int:
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    if settings.worker_nice:
-        os.nice(settings.worker_nice)  # raising niceness needs no privilege
+    lower_cpu_priority(settings)
     worker.run()
     return 0

@@ -1,11 +1,17 @@
 """The test servers' environment: a provider key on the machine running the tests (CI has
-one, with no internet) must never reach an app started as "no language model"."""
+one, with no internet, and sets CI) must never reach an app started as "no language
+model". Also what a real server does with its process: Chainlit's CI-mode key dropped,
+its executor threads below the event loop's CPU priority."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from e2e_support import ROOT, AppServer
 
@@ -42,15 +48,41 @@ def test_ci_variable_of_the_caller_never_reaches_the_server(tmp_path, monkeypatc
     assert "CI" not in {k.upper() for k in AppServer(tmp_path).env()}
 
 
-def test_chainlit_ci_mode_placeholder_key_never_answers(tmp_path):
-    """``chainlit run`` with CI set writes a placeholder OPENAI_API_KEY; the app drops it
-    (chat.services.drop_chainlit_ci_key) and answers with the extractive provider."""
-    server = AppServer(tmp_path, env_extra={"CI": "true"})
+@pytest.fixture(scope="module")
+def ci_server(tmp_path_factory):
+    """A real ``chainlit run app.py`` started with CI set (as on CI machines)."""
+    server = AppServer(tmp_path_factory.mktemp("ci-server"), env_extra={"CI": "true"})
     try:
-        server.start()
-        log = server.log()
+        yield server.start()
     finally:
         server.stop()
+
+
+def test_chainlit_ci_mode_placeholder_key_never_answers(ci_server):
+    """``chainlit run`` with CI set writes a placeholder OPENAI_API_KEY; the app drops it
+    (chat.services.drop_chainlit_ci_key) and answers with the extractive provider."""
+    log = ci_server.log()
     started = [line for line in log.splitlines() if "language models for answers" in line]
     assert started and "answers: extractive (" in started[0], log[-3000:]
     assert "Chainlit's CI mode replaced OPENAI_API_KEY" in log
+
+
+def thread_nices(pid: int) -> dict[int, int]:
+    """Thread id -> nice value of every thread of ``pid`` (/proc/<pid>/task/<tid>/stat,
+    field 19, after the parenthesised command name)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        out[int(tid)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return out
+
+
+def test_executor_and_embedder_threads_run_nicer_than_the_event_loop(ci_server):
+    """DOCCHAT_EXECUTOR_NICE (default 5): the threads that embed and call the stores
+    (opened at start-up by the warm-up) yield to the loop thread (chat/executor.py)."""
+    pid = ci_server.proc.pid
+    nices = thread_nices(pid)
+    loop_nice = nices[pid]  # the main thread runs the event loop
+    lowered = [tid for tid, nice in nices.items() if nice == min(loop_nice + 5, 19)]
+    assert len(lowered) >= 2, nices  # an executor thread and the embedder's own threads
+    assert all(nice in (loop_nice, min(loop_nice + 5, 19)) for nice in nices.values())

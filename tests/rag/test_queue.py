@@ -114,6 +114,26 @@ async def test_worker_runs_below_the_web_instances_cpu_priority(setup):
     assert os.getpriority(os.PRIO_PROCESS, unchanged.proc.pid) == base
 
 
+def thread_policies(pid: int) -> set[int]:
+    """The scheduling policy of every thread of process ``pid``."""
+    return {os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+async def test_worker_threads_run_under_sched_idle(setup, tmp_path):
+    """DOCCHAT_WORKER_IDLE (default on): the worker and every thread it runs, the
+    embedder's included, get a core only when no web instance wants one; off, normal."""
+    *_, indexer, worker = setup
+    doc = tmp_path / "idle.txt"
+    doc.write_text(text_of(900, 2, "Larkspur timetable"))
+    idle = worker()
+    reports = await indexer.index_files([doc], Scope("alice", "t1"))
+    assert reports[0].status == "indexed", reports[0].error
+    assert thread_policies(idle.proc.pid) == {os.SCHED_IDLE}
+    assert len(os.listdir(f"/proc/{idle.proc.pid}/task")) > 1  # threads started later too
+    normal = worker(DOCCHAT_WORKER_IDLE="false")
+    assert thread_policies(normal.proc.pid) == {os.SCHED_OTHER}
+
+
 async def test_same_document_twice_is_one_job(setup, tmp_path):
     settings, rag, indexer, worker = setup
     doc = tmp_path / "same.txt"
