@@ -123,7 +123,8 @@ class AppServer:
 
     def env(self) -> dict[str, str]:
         """The server's environment: the caller's without its model settings, provider
-        keys and ``CI`` (Chainlit's CI mode plants an OpenAI key), matched case-insensitively as pydantic-settings reads them (a key on the test
+        keys and ``CI`` (Chainlit's CI mode plants an OpenAI key), matched
+        case-insensitively as pydantic-settings reads them (a key on the test
         machine must not turn an extractive app into one that calls a provider), each key
         then set empty (an empty key counts as missing and outranks a ``.env`` file) and no
         LLM settings file; then the app's own settings and ``env_extra``."""

@@ -72,7 +72,10 @@ def thread_nices(pid: int) -> dict[int, int]:
     field 19, after the parenthesised command name)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
         out[int(tid)] = int(stat.rsplit(")", 1)[1].split()[16])
     return out
 
@@ -84,5 +87,5 @@ def test_executor_and_embedder_threads_run_nicer_than_the_event_loop(ci_server):
     nices = thread_nices(pid)
     loop_nice = nices[pid]  # the main thread runs the event loop
     lowered = [tid for tid, nice in nices.items() if nice == min(loop_nice + 5, 19)]
-    assert len(lowered) >= 2, nices  # an executor thread and the embedder's own threads
+    assert lowered and pid not in lowered, nices  # the warm-up's executor thread(s)
     assert all(nice in (loop_nice, min(loop_nice + 5, 19)) for nice in nices.values())

@@ -115,8 +115,14 @@ async def test_worker_runs_below_the_web_instances_cpu_priority(setup):
 
 
 def thread_policies(pid: int) -> set[int]:
-    """The scheduling policy of every thread of process ``pid``."""
-    return {os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+    """The scheduling policy of every thread of process ``pid`` (ended ones skipped)."""
+    out = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out.add(os.sched_getscheduler(int(tid)))
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+    return out
 
 
 async def test_worker_threads_run_under_sched_idle(setup, tmp_path):
