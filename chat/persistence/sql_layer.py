@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
@@ -65,7 +66,7 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
             self.async_session = sessionmaker(bind=self.engine, expire_on_commit=False,
                                               class_=AsyncSession)  # type: ignore[call-overload]
         configure_engine(self.engine)
-        #: single statements on a server database run in autocommit (``_run_autocommit``);
+        #: single statements on a server database run in autocommit (``_run``);
         #: SQLite keeps its transaction (no round trips to save, and its locking differs)
         self._autocommit: AsyncEngine | None = (
             None if self.engine.dialect.name == "sqlite"
@@ -90,36 +91,27 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
                                   self.retry_budget_s)
 
     async def _run(self, statement: TextClause, parameters: dict) -> list[dict] | int:
-        if self._autocommit is not None:
-            return await self._run_autocommit(statement, parameters)
-        async with self.async_session() as session:
-            try:
-                async with session.begin():
-                    result = await session.execute(statement, parameters)
-                    if result.returns_rows:
-                        return self.clean_result([dict(r._mapping) for r in result.fetchall()])
-                    return result.rowcount
-            except SQLAlchemyError as error:
-                log.error("SQL failed: %s", type(error).__name__)
-                raise
-
-    async def _run_autocommit(self, statement: TextClause,
-                              parameters: dict) -> list[dict] | int:
-        """One statement on a server database without BEGIN and COMMIT: PostgreSQL runs a
-        lone statement as its own transaction, so it is as atomic, in one round trip
-        instead of three (on the loop, each round trip is a socket write whose loopback
-        delivery the sender pays: a third of a web instance's loop CPU under
-        ``scripts/bench_load.py --instances 2 --worker``, py-spy)."""
-        assert self._autocommit is not None
+        """One statement: in autocommit on a server database (PostgreSQL runs a lone
+        statement as its own transaction, so it is as atomic, in one round trip instead
+        of BEGIN, statement, COMMIT: on the loop each round trip is a socket write whose
+        loopback delivery the sender pays, a third of a web instance's loop CPU under
+        ``scripts/bench_load.py --instances 2 --worker``, py-spy); in a transaction on
+        SQLite."""
         try:
-            async with self._autocommit.connect() as conn:
-                result = await conn.execute(statement, parameters)
-                if result.returns_rows:
-                    return self.clean_result([dict(r._mapping) for r in result.fetchall()])
-                return result.rowcount
+            if self._autocommit is not None:
+                async with self._autocommit.connect() as conn:
+                    return self._rows_or_count(await conn.execute(statement, parameters))
+            async with self.async_session() as session, session.begin():
+                return self._rows_or_count(await session.execute(statement, parameters))
         except SQLAlchemyError as error:
             log.error("SQL failed: %s", type(error).__name__)
             raise
+
+    def _rows_or_count(self, result: Any) -> list[dict] | int:
+        """The rows as dicts (UUIDs as str) of a query, else the affected row count."""
+        if result.returns_rows:
+            return self.clean_result([dict(r._mapping) for r in result.fetchall()])
+        return result.rowcount
 
     async def _execute_many(self, statements: list[tuple[str | TextClause, dict]]) -> int:
         """Run several statements in one transaction (all or nothing), retried like
