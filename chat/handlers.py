@@ -83,6 +83,7 @@ async def on_app_startup() -> None:
     from chat.ui_routes import install_ui_routes
 
     configure()
+    services.drop_chainlit_ci_key()  # before anything reads OPENAI_API_KEY
     step_clock.install()  # Chainlit's steps sleep 1 ms on the loop otherwise
     settings = get_settings()
     # before anything runs in the executor: its threads (and the embedder's) yield to

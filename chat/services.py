@@ -74,7 +74,8 @@ def reconcile_stale_after_s(rag: RagService) -> float | None:
 
 
 def drop_chainlit_ci_key() -> bool:
-    """Remove the placeholder OpenAI key Chainlit's CI mode puts in the environment.
+    """Remove the placeholder OpenAI key Chainlit's CI mode puts in the environment;
+    called first at start-up, before anything (the router, an OpenAI embedder) reads it.
 
     ``chainlit run`` with ``CI`` set (or ``--ci``) overwrites ``OPENAI_API_KEY`` with
     ``CHAINLIT_CI_PLACEHOLDER_KEY``; kept, every answer would first go to OpenAI with a key
@@ -92,14 +93,12 @@ def drop_chainlit_ci_key() -> bool:
 
 
 def get_router() -> LLMRouter:
-    """The shared ``agents.llm.router.LLMRouter`` (built from the environment, without
-    Chainlit's CI placeholder key: ``drop_chainlit_ci_key``); the flow receives it as an
-    ``agents.protocols.Router``."""
+    """The shared ``agents.llm.router.LLMRouter`` (built from the environment); the
+    flow receives it as an ``agents.protocols.Router``."""
     global _router
     if _router is None:
         from agents.llm.router import LLMRouter
 
-        drop_chainlit_ci_key()
         _router = LLMRouter.from_settings()
     return _router
 

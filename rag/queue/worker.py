@@ -182,8 +182,8 @@ def lower_cpu_priority(settings: RagSettings) -> None:
         for tid in os.listdir("/proc/self/task"):
             os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
     except OSError as exc:
-        logging.getLogger(__name__).warning("SCHED_IDLE refused (%s): the worker runs "
-                                            "with nice %d only", exc, settings.worker_nice)
+        log.warning("SCHED_IDLE refused (%s): the worker runs with nice %d only", exc,
+                    settings.worker_nice)
 
 
 def run(settings: RagSettings | None = None, burst: bool = False) -> int:
