@@ -3,7 +3,7 @@
 Env: DOCCHAT_DATA_DIR and DOCCHAT_UPLOAD_MAX_MB (shared, from docchat.settings),
 CHROMA_HOST, CHROMA_PORT, DATABASE_URL (PostgreSQL: keyword index and registry there), RAG_EMBEDDER, RAG_CHUNK_TOKENS, RAG_CHUNK_OVERLAP,
 RAG_FUSION (convex|rrf), RAG_CONVEX_ALPHA, RAG_DENSE_WEIGHT, RAG_BM25_WEIGHT, RAG_RRF_K
-(rrf), RAG_CHUNK_CONTEXT, RAG_HYBRID_BM25, RAG_DOC_SHARE, RAG_FIRST_CHUNK_PRIOR, RAG_EMBED_BATCH, RAG_EMBED_THREADS, RAG_INDEX_CONCURRENCY, RAG_COLLECTION,
+(rrf), RAG_CHUNK_CONTEXT, RAG_HYBRID_BM25, RAG_DOC_SHARE, RAG_FIRST_CHUNK_PRIOR, RAG_EMBED_BATCH, RAG_EMBED_THREADS, RAG_INDEX_CONCURRENCY, RAG_QUERY_CONCURRENCY, RAG_COLLECTION,
 RAG_CLI_OWNER, OPENAI_API_KEY, OPENAI_BASE_URL, GEMINI_API_KEY/GOOGLE_API_KEY,
 GEMINI_BASE_URL.
 Limits of untrusted input: RAG_PARSE_TIMEOUT_S, RAG_PARSE_CPU_S, RAG_PARSE_MEMORY_MB,
@@ -46,6 +46,13 @@ class RagSettings(DocChatSettings):
     #: runs them through onnxruntime 8 at a time, shortest first.
     embed_batch: int = env(32, "RAG_EMBED_BATCH", "embed_batch", ge=1)
     index_concurrency: int = env(2, "RAG_INDEX_CONCURRENCY", "index_concurrency", ge=1)
+    #: searches, question/sentence embeddings and document-vector queries one process
+    #: runs at once (more wait their turn); None: one per usable core, 0: no limit.
+    #: Answering is CPU work (embedding, fusion, the stores' clients) and past the core
+    #: count more of it at once only queues for the cores, the event loop's thread too
+    #: (README, "The app under load")
+    query_concurrency: int | None = env(None, "RAG_QUERY_CONCURRENCY", "query_concurrency",
+                                        ge=0)
     #: onnxruntime intra-op threads of the MiniLM embedder (None: every usable core)
     embed_threads: int | None = env(None, "RAG_EMBED_THREADS", "embed_threads", ge=1)
     #: owner (user id) the ``python -m rag`` / ``python -m agents`` CLIs act as

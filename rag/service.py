@@ -79,6 +79,8 @@ class RagService:
         self._slots: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, asyncio.Semaphore]
         ] = weakref.WeakKeyDictionary()
+        self._query_slots: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
         self.parser = ParserPool(settings.parse_limits)
         #: owner -> [files, bytes] queued or being indexed (the per-user quota)
         self._pending: dict[str, list[int]] = {}
@@ -95,6 +97,29 @@ class RagService:
             self._slots[loop] = (asyncio.Semaphore(1 if local else 4),
                                  asyncio.Semaphore(self.settings.index_concurrency))
         return self._slots[loop]
+
+    @property
+    def query_concurrency(self) -> int:
+        """Query-side operations run at once per event loop (``RAG_QUERY_CONCURRENCY``;
+        default the usable cores, ``os.sched_getaffinity``; 0 = no limit)."""
+        if self.settings.query_concurrency is not None:
+            return self.settings.query_concurrency
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+
+    def _query_slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The running loop's query semaphore (``query_concurrency`` slots), or a no-op
+        when unlimited: held by ``search``, ``document_scores`` and ``embed_texts`` for
+        their whole call, so answers beyond the cores wait instead of crowding the
+        cores, and the event loop, with CPU work."""
+        limit = self.query_concurrency
+        if limit <= 0:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        slot = self._query_slots.get(loop)
+        if slot is None:
+            slot = self._query_slots[loop] = asyncio.Semaphore(limit)
+        return slot
 
     @classmethod
     async def open(cls, settings: RagSettings | None = None,
@@ -255,6 +280,7 @@ class RagService:
         candidates (rag.retrieval.document_aware: settings.doc_share,
         settings.first_chunk_prior). Convex hybrid then adds the whole-document vector
         (rag.retrieval.add_document_scores, settings.doc_vector_weight; 0 = off).
+        Waits for a query slot first (``query_concurrency``).
 
         Raises:
             ValueError: unknown mode or fusion.
@@ -266,6 +292,12 @@ class RagService:
             raise ValueError(f"fusion must be 'convex' or 'rrf', not {fusion!r}")
         if not query.strip() or k <= 0:
             return []
+        async with self._query_slot():
+            return await self._search(query, scope, k, mode, fusion)
+
+    async def _search(self, query: str, scope: Scope, k: int, mode: Mode,
+                      fusion: str) -> list[SearchResult]:
+        """``search`` after its checks, inside a query slot."""
         # the whole-document vectors join the default retrieval (convex hybrid, gated or
         # not); not RRF, whose 1/(k + rank) scores a normalised cosine would swamp
         doc_weight = (self.settings.doc_vector_weight
@@ -371,9 +403,10 @@ class RagService:
         """
         if not query.strip() or k <= 0:
             return []
-        vector = (await embed_async(self.embedder, [query]))[0]
-        hits = await asyncio.to_thread(self.store.doc_search, vector, scope.owner,
-                                       scope.thread_id, 2 * k)
+        async with self._query_slot():
+            vector = (await embed_async(self.embedder, [query]))[0]
+            hits = await asyncio.to_thread(self.store.doc_search, vector, scope.owner,
+                                           scope.thread_id, 2 * k)
         best: dict[str, float] = {}
         for hit in hits:  # best first
             best.setdefault(str(hit.metadata.get("doc_id", "")), float(hit.score))
@@ -384,9 +417,11 @@ class RagService:
 
         Returns:
             float32 array (len(texts), dimensions), rows L2-normalised. Used by the
-            answering flow to score sentences against the question.
+            answering flow to score sentences against the question. Waits for a
+            query slot (``query_concurrency``).
         """
-        return await embed_async(self.embedder, list(texts))
+        async with self._query_slot():
+            return await embed_async(self.embedder, list(texts))
 
     # ---- documents ------------------------------------------------------------------
 

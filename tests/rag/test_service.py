@@ -448,3 +448,57 @@ async def test_the_candidate_depth_does_not_depend_on_k(service, monkeypatch):
         assert sorted(asked) == [("dense_search", max(depth, 2 * k)),
                                  ("keyword_search", max(depth, 2 * k))], (scope, k)
     assert depth >= 2 * 200  # the evaluation's k (evaluation.retrieval.CHUNK_DEPTH)
+
+
+class OverlapCounting:
+    """The real embedder, counting how many ``embed`` calls run at once (each held 50 ms
+    so that calls which may overlap do)."""
+
+    def __init__(self, embedder):
+        import threading
+        self.inner, self.lock = embedder, threading.Lock()
+        self.name, self.dimensions = embedder.name, embedder.dimensions
+        self.max_tokens, self.tokenizer = 256, embedder.tokenizer
+        self.running = self.most = 0
+
+    def embed(self, texts):
+        import time
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.05)
+            return self.inner.embed(texts)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("limit", [1, 2, 0])
+async def test_query_work_waits_for_a_slot(settings, embedder, limit):
+    """RAG_QUERY_CONCURRENCY bounds the searches, document-vector queries and sentence
+    embeddings running at once (0: no bound); the others wait and still answer."""
+    counting = OverlapCounting(embedder)
+    service = await RagService.open(settings.model_copy(update={"query_concurrency": limit}),
+                                    embedder=counting)
+    try:
+        await service.index_texts([TextDocument("a", "Owls hunt at night in the forest.")],
+                                  ALICE_T1)
+        counting.most = 0
+        calls = [service.search("owls", ALICE_T1, k=1, mode="dense") for _ in range(3)]
+        calls += [service.document_scores("owls", ALICE_T1) for _ in range(3)]
+        calls += [service.embed_texts(["owls", "forest"]) for _ in range(2)]
+        results = await asyncio.gather(*calls)
+        assert all(len(r) for r in results)
+        if limit:
+            assert counting.most == limit
+        else:  # as many as the loop's executor runs at once (min(32, cores + 4))
+            assert counting.most > 2
+    finally:
+        await service.close()
+
+
+def test_query_concurrency_defaults_to_the_usable_cores(settings, embedder):
+    import os
+    service = RagService(settings, embedder, store=None)  # type: ignore[arg-type]
+    assert service.query_concurrency == len(os.sched_getaffinity(0))
