@@ -79,6 +79,12 @@ class RagService:
         self._slots: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[asyncio.Semaphore, asyncio.Semaphore]
         ] = weakref.WeakKeyDictionary()
+        #: query-side operations run at once per event loop (``RAG_QUERY_CONCURRENCY``;
+        #: default the usable cores, ``os.sched_getaffinity``; 0 = no limit)
+        self.query_concurrency: int = (
+            settings.query_concurrency if settings.query_concurrency is not None
+            else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
         self._query_slots: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
         self.parser = ParserPool(settings.parse_limits)
@@ -98,27 +104,17 @@ class RagService:
                                  asyncio.Semaphore(self.settings.index_concurrency))
         return self._slots[loop]
 
-    @property
-    def query_concurrency(self) -> int:
-        """Query-side operations run at once per event loop (``RAG_QUERY_CONCURRENCY``;
-        default the usable cores, ``os.sched_getaffinity``; 0 = no limit)."""
-        if self.settings.query_concurrency is not None:
-            return self.settings.query_concurrency
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else (os.cpu_count() or 1)
-
     def _query_slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """The running loop's query semaphore (``query_concurrency`` slots), or a no-op
         when unlimited: held by ``search``, ``document_scores`` and ``embed_texts`` for
         their whole call, so answers beyond the cores wait instead of crowding the
         cores, and the event loop, with CPU work."""
-        limit = self.query_concurrency
-        if limit <= 0:
+        if self.query_concurrency <= 0:
             return contextlib.nullcontext()
         loop = asyncio.get_running_loop()
         slot = self._query_slots.get(loop)
         if slot is None:
-            slot = self._query_slots[loop] = asyncio.Semaphore(limit)
+            slot = self._query_slots[loop] = asyncio.Semaphore(self.query_concurrency)
         return slot
 
     @classmethod

@@ -178,12 +178,15 @@ def lower_cpu_priority(settings: RagSettings) -> None:
         os.nice(settings.worker_nice)
     if not settings.worker_idle or not hasattr(os, "SCHED_IDLE"):
         return
-    try:
-        for tid in os.listdir("/proc/self/task"):
+    for tid in os.listdir("/proc/self/task"):
+        try:
             os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
-    except OSError as exc:
-        log.warning("SCHED_IDLE refused (%s): the worker runs with nice %d only", exc,
-                    settings.worker_nice)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+        except OSError as exc:
+            log.warning("SCHED_IDLE refused (%s): the worker runs with nice %d only", exc,
+                        settings.worker_nice)
+            return
 
 
 def run(settings: RagSettings | None = None, burst: bool = False) -> int:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -455,14 +458,12 @@ class OverlapCounting:
     so that calls which may overlap do)."""
 
     def __init__(self, embedder):
-        import threading
         self.inner, self.lock = embedder, threading.Lock()
         self.name, self.dimensions = embedder.name, embedder.dimensions
         self.max_tokens, self.tokenizer = 256, embedder.tokenizer
         self.running = self.most = 0
 
     def embed(self, texts):
-        import time
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
@@ -499,6 +500,5 @@ async def test_query_work_waits_for_a_slot(settings, embedder, limit):
 
 
 def test_query_concurrency_defaults_to_the_usable_cores(settings, embedder):
-    import os
     service = RagService(settings, embedder, store=None)  # type: ignore[arg-type]
     assert service.query_concurrency == len(os.sched_getaffinity(0))
