@@ -105,7 +105,8 @@ async def on_app_startup() -> None:
 
 @cl.on_app_shutdown
 async def on_app_shutdown() -> None:
-    """Close the shared services."""
+    """Commit the step writes still queued, close the shared services."""
+    await get_app_data_layer().step_writes.flush()
     await services.close()
 
 

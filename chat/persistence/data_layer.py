@@ -4,8 +4,9 @@
 """Chainlit's SQLAlchemyDataLayer with the 2.12 bugs fixed, for SQLite and PostgreSQL.
 
 Fixes (each a trap measured against Chainlit 2.12):
-- steps: create/update is one upsert, serialised per step, that never replaces a stored
+- steps: create/update is one upsert, in call order per step, that never replaces a stored
   non-empty output/input/metadata/generation with an empty one (Chainlit issue 2789);
+  the steps written meanwhile share one transaction (chat.persistence.step_writes);
   command, modes, defaultOpen, autoCollapse are stored.
 - tags are stored as JSON on both engines (SQLite cannot bind a list, issue 2528).
 - JSON columns come back decoded; SQLite 0/1 come back as booleans.
@@ -36,6 +37,7 @@ from chat.persistence import data_rows as rows
 from chat.persistence import ownership
 from chat.persistence.data_rows import queue_until_user_message, utc_timestamp
 from chat.persistence.sql_layer import RetryingSQLLayer
+from chat.persistence.step_writes import StepWrite
 
 log = logging.getLogger(__name__)
 
@@ -218,29 +220,14 @@ class DocChatDataLayer(RetryingSQLLayer):
         await self._upsert_step(step_dict)
 
     async def _upsert_step(self, step_dict: dict) -> None:
-        """Insert or merge a step; per-step FIFO lock; never blank a stored output."""
-        if not step_dict.get("id") or not step_dict.get("threadId"):
-            raise ValueError("a step needs an id and a threadId")
-        params = rows.step_params(step_dict)
-        update_keys = [
-            k
-            for k in params
-            if k != "id" and not (k in rows.KEEP_NON_EMPTY and rows.is_empty(step_dict.get(k)))
-        ]
-        insert = {"name": "", "type": "undefined", "streaming": False, **params}
-        query = rows.upsert_sql("steps", insert, update_keys, same_thread=True)
-        thread = {"thread_id": step_dict["threadId"], "thread_created": utc_timestamp()}
-        writer = ownership.writer_identifier()
-        # The lock is taken before any await: writes of one step land in call order.
-        async with self._lock(self._step_locks, step_dict["id"]):
-            if not await ownership.may_write_thread(self, step_dict["threadId"], writer):
-                log.warning("step %s refused: thread %s is not %r's", step_dict["id"],
-                            step_dict["threadId"], writer)
-                return
-            written = await self._execute_many([(rows.ENSURE_THREAD_SQL, thread), (query, insert)])
-        if written == 0:
-            log.warning("step %s refused: it belongs to another thread than %s",
-                        step_dict["id"], step_dict["threadId"])
+        """Insert or merge a step, committed with the other steps written meanwhile
+        (chat.persistence.step_writes); returns once committed; never blanks a stored
+        output; refused (logged) for another user's thread or another thread's step.
+
+        Raises: ValueError without an id or threadId; SQLAlchemyError when it fails.
+        """
+        write = StepWrite.from_step(step_dict, ownership.writer_identifier())
+        await self.step_writes.submit(write)
 
     async def get_step(self, step_id: str) -> dict | None:
         result = await self.execute_sql(

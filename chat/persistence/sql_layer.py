@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from chat.persistence.data_rows import utc_timestamp
 from chat.persistence.db import configure_engine, ensure_sqlite_dir, retrying, run_retrying
+from chat.persistence.step_writes import StepWriteQueue
 
 log = logging.getLogger(__name__)
 PING_RETRY_S = 1.0
@@ -71,9 +72,9 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
         self._autocommit: AsyncEngine | None = (
             None if self.engine.dialect.name == "sqlite"
             else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
-        self._step_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        #: step writes, committed in batches (group commit)
+        self.step_writes = StepWriteQueue(self.async_session, self.engine.dialect.name,
+                                          retry_budget_s)
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -142,7 +143,9 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
         return lock
 
     async def close(self) -> None:
-        """Close the storage client (errors logged: Chainlit's S3 close awaits None) and engine."""
+        """Commit the queued step writes, close the storage client (errors logged:
+        Chainlit's S3 close awaits None) and the engine."""
+        await self.step_writes.flush()
         if self.storage_provider is not None:
             try:
                 await self.storage_provider.close()
