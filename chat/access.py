@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from chainlit.auth import authenticate_user, require_login
 from chainlit.auth.cookie import OAuth2PasswordBearerWithCookie, get_token_from_cookies
@@ -55,10 +55,10 @@ async def check_token_user(user: Any) -> None:
         raise RevokedTokenError(f"token of {user.identifier!r} was revoked")
 
 
-async def verified_user(token: str | None) -> Any:
-    """The user of a token after the checks above (Chainlit's persisted user when the
-    data layer has one). Raises HTTPException 401 (bad or revoked token) or 503
-    (database unavailable)."""
+async def checked_token(token: str | None) -> Any:
+    """The user a token names (decoded, not read from the data layer) after the checks
+    above. Raises HTTPException 401 (bad or revoked token) or 503 (database
+    unavailable)."""
     if not token:
         raise HTTPException(status_code=401, detail="Unauthorized")
     try:
@@ -73,7 +73,15 @@ async def verified_user(token: str | None) -> Any:
     except unavailable_errors() as error:
         log.error("token check failed, database unavailable: %s", type(error).__name__)
         raise HTTPException(status_code=503, detail="Service unavailable") from error
-    return await authenticate_user(token)
+    return user
+
+
+async def verified_user(token: str | None) -> Any:
+    """The user of a token after :func:`checked_token` (Chainlit's persisted user when
+    the data layer has one). Raises HTTPException 401 (bad or revoked token) or 503
+    (database unavailable)."""
+    await checked_token(token)
+    return await authenticate_user(cast(str, token))  # checked_token refuses None
 
 
 async def current_user(token: str | None = Depends(_bearer_or_cookie)) -> Any:
@@ -180,7 +188,7 @@ _LIFECYCLE_EVENTS = frozenset({"connect", "disconnect", "connection_successful"}
 
 async def socket_event_allowed(sid: str) -> bool:
     """Whether the session of socket ``sid`` may still act: its login token passes the
-    checks of :func:`verified_user` (user not removed, token not revoked). A refused
+    checks of :func:`checked_token` (user not removed, token not revoked). A refused
     session's socket is disconnected. A database outage lets the event through: the
     handler's own writes fail and retry as on any request (a check that cannot run
     must not end every open chat)."""
@@ -190,8 +198,8 @@ async def socket_event_allowed(sid: str) -> bool:
     session = WebsocketSession.get(sid)
     if session is None or not require_login():
         return True
-    try:
-        await verified_user(session.token)
+    try:  # the check only: the session already holds its persisted user
+        await checked_token(session.token)
     except HTTPException as error:
         if error.status_code == 503:
             return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chat.persistence.data_rows import encode_json
 
@@ -82,6 +82,14 @@ class UserStore:
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
 
+    def _reading(self) -> AsyncConnection:
+        """A connection for reads: in autocommit on a server database, so a read is one
+        round trip instead of BEGIN, the read, ROLLBACK (``token_claims`` runs on every
+        socket event; see chat.persistence.sql_layer.RetryingSQLLayer._run)."""
+        if self.engine.dialect.name == "sqlite":
+            return self.engine.connect()
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT").connect()
+
     async def add(self, name: str, password: str, role: str = "user") -> UserInfo:
         """Create a user with a password. Raises UserError if invalid or already present."""
         validate_name(name)
@@ -144,7 +152,7 @@ class UserStore:
     async def token_claims(self, name: str) -> TokenClaims | None:
         """The stable id and token version of a password user, or None when there is no
         such user (removed). One indexed read; called on every request."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(
                 text('SELECT u."id", c.token_version FROM credentials c '
                      'JOIN users u ON u."identifier" = c.identifier WHERE c.identifier = :name'),
@@ -154,7 +162,7 @@ class UserStore:
     async def user_id(self, name: str) -> str | None:
         """The stable Chainlit ``users.id`` of the user named ``name`` (any provider),
         or None when there is none."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(text('SELECT "id" FROM users WHERE "identifier" = :name'),
                                       {"name": name})).first()
         return str(row[0]) if row else None
@@ -202,7 +210,7 @@ class UserStore:
 
     async def list(self) -> list[UserInfo]:
         """Every password user, by name."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             result = await conn.execute(
                 text("SELECT identifier, role, created_at FROM credentials ORDER BY identifier")
             )
@@ -210,7 +218,7 @@ class UserStore:
 
     async def count(self) -> int:
         """Number of password users."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             return int((await conn.execute(text("SELECT COUNT(*) FROM credentials"))).scalar_one())
 
     async def verify(self, name: str, password: str) -> UserInfo | None:
@@ -219,7 +227,7 @@ class UserStore:
         Unknown names cost one hash verification too (no timing oracle); an outdated
         hash is upgraded in place after a successful login.
         """
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     text(

@@ -243,3 +243,33 @@ def test_cli_users_remove_deletes_or_transfers_documents_by_user_id(tmp_path, us
     assert asyncio.run(documents(ivy)) == []
     assert cli("add", "ivy", "--password-stdin", stdin="a new passphrase\n")[0] == 0
     assert asyncio.run(documents(asyncio.run(user_id("ivy")))) == []
+
+
+async def test_token_check_on_postgresql_is_one_round_trip(postgresql_session_url, monkeypatch):
+    """``token_claims`` runs on every socket event: a read in autocommit, no BEGIN and
+    ROLLBACK around it (three round trips before); it still sees a revocation at once."""
+    import asyncpg
+
+    from chat.persistence.data_layer import DocChatDataLayer
+
+    sent: list[str] = []
+    original = asyncpg.Connection.execute
+
+    async def spy(self, query, *args, **kwargs):  # what SQLAlchemy sends outside statements
+        sent.append(query.split()[0].upper().rstrip(";"))
+        return await original(self, query, *args, **kwargs)
+
+    layer = DocChatDataLayer(postgresql_session_url)
+    try:
+        store, alice = UserStore(layer.engine), name()
+        await store.add(alice, "correct horse battery")
+        before = await store.token_claims(alice)
+        await store.token_claims(alice)  # the pooled connection is set up by now
+        monkeypatch.setattr(asyncpg.Connection, "execute", spy)
+        assert await store.token_claims(alice) == before
+        assert sent == []
+        monkeypatch.undo()
+        await store.revoke_tokens(alice)
+        assert (await store.token_claims(alice)).token_version == before.token_version + 1
+    finally:
+        await layer.close()
