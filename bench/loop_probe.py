@@ -238,6 +238,11 @@ def install_routes() -> None:
 
     async def get_lag() -> JSONResponse:
         stats = summary()
+        if stats is not None:  # since start: how well step writes were batched
+            from chat.auth import get_app_data_layer
+
+            queue = get_app_data_layer().step_writes
+            stats["step_writes"] = {"batches": queue.batches, "writes": queue.writes}
         return JSONResponse(stats if stats is not None else {"error": "probe off"},
                             status_code=200 if stats is not None else 404)
 
