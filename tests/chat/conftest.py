@@ -82,6 +82,27 @@ def sqlite_session_url(tmp_path_factory):
     return url
 
 
+@pytest.fixture
+def own_pg_database():
+    """A migrated PostgreSQL database of the test's own (an outage must not reach the
+    session's shared one), dropped after it; yields (name, async URL)."""
+    if not _pg_available():
+        pytest.skip(str(_pg_state["why"]))
+    name, url = create_pg_database()
+    try:
+        upgrade_database_sync(url)
+        yield name, url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture
+def pg_execute():
+    """Run one statement as the PostgreSQL admin (blocking: call it in a thread from a
+    running loop)."""
+    return _pg_execute
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request) -> str:
     """A migrated database on each engine (shared by the session: use unique ids)."""

@@ -143,37 +143,17 @@ async def test_a_bad_write_fails_alone_and_its_batch_lands(pg_data_layer):
     assert [(await pg_data_layer.get_step(g))["output"] for g in good] == ["fine"] * 5
 
 
-@pytest.fixture
-def own_pg_database():
-    """A migrated PostgreSQL database of this test's own (an outage must not reach the
-    session's shared one); yields (name, async URL)."""
-    from conftest import _pg_available, create_pg_database, drop_pg_database
-
-    from chat.persistence.db import upgrade_database_sync
-
-    if not _pg_available():
-        pytest.skip("PostgreSQL unavailable")
-    name, url = create_pg_database()
-    try:
-        upgrade_database_sync(url)
-        yield name, url
-    finally:
-        drop_pg_database(name)
-
-
 async def test_a_database_outage_fails_the_batch_once_not_write_by_write(own_pg_database,
-                                                                          caplog):
+                                                                          pg_execute, caplog):
     """PostgreSQL refusing connections past the retry budget: every queued write's caller
     gets the error after one budget, without a retry per write (20 writes x the budget)."""
-    from conftest import _pg_execute
-
     from chat.persistence.data_layer import DocChatDataLayer
     from chat.persistence.db import is_transient
 
     name, url = own_pg_database
     layer = DocChatDataLayer(url, retry_budget_s=0.5)
     try:
-        await asyncio.to_thread(_pg_execute, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await asyncio.to_thread(pg_execute, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         caplog.set_level(logging.WARNING, logger="chat.persistence.step_writes")
         thread_id = uid()
         results = await asyncio.gather(
@@ -183,5 +163,5 @@ async def test_a_database_outage_fails_the_batch_once_not_write_by_write(own_pg_
         assert not any("one by one" in r.getMessage() for r in caplog.records)
         assert layer.step_writes.batches == 0
     finally:
-        await asyncio.to_thread(_pg_execute, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await asyncio.to_thread(pg_execute, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await layer.close()
