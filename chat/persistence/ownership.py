@@ -39,13 +39,18 @@ async def thread_author(data_layer: Any, thread_id: str) -> str | None:
     return (rows[0].get("userIdentifier") or "") if rows else None
 
 
+def may_write(author: str | None, writer: str | None) -> bool:
+    """The write rule for a thread whose author is ``author`` ("" or None: no author
+    yet, or no such thread): its author, anyone while it has none, or no session user
+    at all (CLI, tests)."""
+    return writer is None or not author or author == writer
+
+
 async def may_write_thread(data_layer: Any, thread_id: str, writer: str | None) -> bool:
-    """True when ``writer`` may add to ``thread_id``: its author, a thread that has no
-    author yet (being created), or no session user at all (CLI, tests)."""
+    """True when ``writer`` may add to ``thread_id`` (:func:`may_write`, one read)."""
     if writer is None:
         return True
-    author = await thread_author(data_layer, thread_id)
-    return not author or author == writer
+    return may_write(await thread_author(data_layer, thread_id), writer)
 
 
 async def step_author(data_layer: Any, step_id: str) -> str | None:

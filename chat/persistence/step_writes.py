@@ -41,6 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.persistence import data_rows as rows
+from chat.persistence import ownership
 from chat.persistence.db import is_transient, run_retrying
 
 log = logging.getLogger(__name__)
@@ -212,8 +213,7 @@ class StepWriteQueue:
                     homes[row_id] = value
             allowed = []
             for w in merged:
-                author = authors.get(w.thread_id, "")
-                if w.writer is not None and author and author != w.writer:
+                if not ownership.may_write(authors.get(w.thread_id), w.writer):
                     log.warning("step %s refused: thread %s is not %r's", w.step_id,
                                 w.thread_id, w.writer)
                 elif homes.get(w.step_id, w.thread_id) != w.thread_id:
