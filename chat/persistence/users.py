@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+import weakref
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -73,6 +74,19 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
+#: each engine's autocommit variant, built once: building one per read registers event
+#: listeners each time (~4% of a loaded instance's loop samples in a socket burst, py-spy)
+_AUTOCOMMIT: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` with ``isolation_level="AUTOCOMMIT"``, sharing its pool (cached)."""
+    found = _AUTOCOMMIT.get(engine)
+    if found is None:
+        found = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return found
+
+
 class UserStore:
     """CRUD and verification of password users over an AsyncEngine (SQLite or PostgreSQL).
 
@@ -88,7 +102,7 @@ class UserStore:
         socket event; see chat.persistence.sql_layer.RetryingSQLLayer._run)."""
         if self.engine.dialect.name == "sqlite":
             return self.engine.connect()
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT").connect()
+        return _autocommit_engine(self.engine).connect()
 
     async def add(self, name: str, password: str, role: str = "user") -> UserInfo:
         """Create a user with a password. Raises UserError if invalid or already present."""
