@@ -147,7 +147,8 @@ class AppContext:
 
 
 async def prepare_app(settings: AppSettings | None = None) -> AppContext:
-    """Start-up: secret, data directory, migrations (in a thread), first admin.
+    """Start-up: secret, data directory, migrations (in a thread), first admin, the
+    database connection pool opened (``DocChatDataLayer.open_pool``).
 
     Idempotent; call from @cl.on_app_startup. Raises when the database is unreachable.
     """
@@ -158,4 +159,5 @@ async def prepare_app(settings: AppSettings | None = None) -> AppContext:
     data_layer = get_app_data_layer(settings)
     if settings.bootstrap_admin:
         await bootstrap_admin(UserStore(data_layer.engine))
+    await data_layer.open_pool()
     return AppContext(settings, data_layer, data_layer.storage_provider)

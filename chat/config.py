@@ -79,9 +79,11 @@ class AppSettings(DocChatSettings):
     cookie_secure: Literal["auto", "always", "never"] = env(
         "auto", "DOCCHAT_COOKIE_SECURE", "cookie_secure")
     db_retry_s: float = env(60.0, "DOCCHAT_DB_RETRY_S", "db_retry_s", ge=0)
-    #: connections the chat keeps / may add on top on PostgreSQL, per instance
-    db_pool_size: int = env(10, "DOCCHAT_DB_POOL_SIZE", "db_pool_size", ge=1)
-    db_max_overflow: int = env(20, "DOCCHAT_DB_MAX_OVERFLOW", "db_max_overflow", ge=0)
+    #: connections the chat keeps (opened at start-up) / may add on top on PostgreSQL,
+    #: per instance; 30 + 0 keeps the ceiling of the former 10 + 20 (README, "The app
+    #: under load": connections opened and closed under load cost the loop)
+    db_pool_size: int = env(30, "DOCCHAT_DB_POOL_SIZE", "db_pool_size", ge=1)
+    db_max_overflow: int = env(0, "DOCCHAT_DB_MAX_OVERFLOW", "db_max_overflow", ge=0)
     login_limit_user: str = env("5/minute", "DOCCHAT_LOGIN_LIMIT_USER", "login_limit_user")
     login_limit_address: str = env(
         "20/minute", "DOCCHAT_LOGIN_LIMIT_ADDRESS", "login_limit_address")

@@ -38,7 +38,8 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
             or locked (default chat.persistence.db.DB_RETRY_BUDGET_S).
         pool_size, max_overflow: connections kept / allowed on top on a server database
             (SQLAlchemy's QueuePool; its 5 + 10 ran out with 20 chat sessions on one
-            instance in ``scripts/bench_load.py --instances 2``). Ignored on SQLite.
+            instance in ``scripts/bench_load.py --instances 2``; :meth:`open_pool` opens
+            the kept ones). Ignored on SQLite.
     Raises (every method): sqlalchemy.exc.SQLAlchemyError when the database fails.
     """
 
@@ -49,8 +50,8 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
         user_thread_limit: int = 1000,
         show_logger: bool = False,
         retry_budget_s: float | None = None,
-        pool_size: int = 10,
-        max_overflow: int = 20,
+        pool_size: int = 30,
+        max_overflow: int = 0,
     ):
         ensure_sqlite_dir(database_url)
         self.retry_budget_s = retry_budget_s
@@ -152,6 +153,37 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
             except Exception as error:  # noqa: BLE001
                 log.warning("storage close failed: %s", error)
         await self.engine.dispose()
+
+    async def open_pool(self) -> int:
+        """Open the pool's connections now (PostgreSQL; a no-op on SQLite), all at once.
+
+        Opening a PostgreSQL connection costs the event loop a TLS probe, the start-up
+        exchange and SQLAlchemy's type set-up, and the server a new backend process;
+        opened lazily, the pool's connections were all opened in the first burst of
+        sessions, on the loop, while it served them (``scripts/bench_load.py
+        --instances 2 --worker``: 61 new backends in its first two seconds). Opened at
+        start-up, the first burst runs like every later one.
+
+        Returns: the connections opened (``pool_size``, fewer when the server refused
+        some; that is logged as a warning naming ``DOCCHAT_DB_POOL_SIZE``, and the pool
+        then opens connections on demand as before). Never raises for a refused
+        connection: start-up has already reached the database (migrations).
+        """
+        if self.engine.dialect.name == "sqlite":
+            return 0
+        wanted = self.engine.pool.size()  # type: ignore[attr-defined]
+        opened = await asyncio.gather(*(self.engine.connect().start() for _ in range(wanted)),
+                                      return_exceptions=True)
+        refused = [each for each in opened if isinstance(each, BaseException)]
+        for each in opened:
+            if not isinstance(each, BaseException):
+                await each.close()  # back to the pool, still connected
+        if refused:
+            log.warning("opened %d of %d database connections (%s: %s): lower "
+                        "DOCCHAT_DB_POOL_SIZE or raise PostgreSQL's max_connections",
+                        wanted - len(refused), wanted, type(refused[0]).__name__,
+                        str(refused[0]).splitlines()[0][:200] if str(refused[0]) else "")
+        return wanted - len(refused)
 
     async def ping(self) -> dict:
         """Readiness check, retried only for PING_RETRY_S: on SQLite a write probe (an empty DELETE takes the

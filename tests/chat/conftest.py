@@ -97,6 +97,12 @@ def own_pg_database():
 
 
 @pytest.fixture
+def pg_admin_dsn() -> str:
+    """The PostgreSQL admin DSN (libpq form; ``PG_ADMIN_URL`` overrides it)."""
+    return PG_ADMIN_DSN
+
+
+@pytest.fixture
 def pg_execute():
     """Run one statement as the PostgreSQL admin (blocking: call it in a thread from a
     running loop)."""
