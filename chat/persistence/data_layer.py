@@ -40,6 +40,8 @@ from chat.persistence.sql_layer import RetryingSQLLayer
 from chat.persistence.step_writes import StepWrite
 
 log = logging.getLogger(__name__)
+#: user id -> identifier pairs a process keeps (``_get_user_identifer_by_id``)
+USER_IDS_KEPT = 10_000
 
 
 class DocChatDataLayer(RetryingSQLLayer):
@@ -65,6 +67,21 @@ class DocChatDataLayer(RetryingSQLLayer):
         )
         return await self.get_user(user.identifier)
 
+    async def _get_user_identifer_by_id(self, user_id: str) -> str:
+        """The identifier of user ``user_id`` (Chainlit's spelling), read once per process:
+        a user's id and identifier never change, and every first message of a thread
+        asked for it (``update_thread``). Up to USER_IDS_KEPT users are kept.
+
+        Raises: AssertionError for an unknown id (as Chainlit's), SQLAlchemyError.
+        """
+        found = self._user_identifiers.get(user_id)
+        if found is None:
+            found = await super()._get_user_identifer_by_id(user_id)
+            if len(self._user_identifiers) >= USER_IDS_KEPT:
+                self._user_identifiers.clear()
+            self._user_identifiers[user_id] = found
+        return found
+
     # ---- threads ----
     async def get_thread_author(self, thread_id: str) -> str:
         """The author's identifier, or "" when the thread does not exist (Chainlit: 404)."""
@@ -84,24 +101,26 @@ class DocChatDataLayer(RetryingSQLLayer):
         """Create or update a thread; metadata merges into the stored one (None deletes a key).
 
         Serialised per thread so concurrent metadata updates do not lose each other.
+        Without ``metadata`` (Chainlit's first message of a thread: name and user) it is
+        one statement, an upsert that sets the creation time and empty metadata only
+        when it inserts; with it, the stored metadata is read and merged first.
         """
         async with self._lock(self._thread_locks, thread_id):
+            if metadata is None:
+                await self._upsert_thread(thread_id, name, user_id, tags)
+                return
             existing = await self.execute_sql(
                 'SELECT "metadata" FROM threads WHERE "id" = :id', {"id": thread_id}
             )
-            has_updates = any(v is not None for v in (name, user_id, metadata, tags))
-            if existing and not has_updates:
-                return
             params: dict[str, Any] = {"id": thread_id}
             if not existing:
                 params["createdAt"] = utc_timestamp()
-            if metadata is not None or not existing:
-                stored = rows.decode_json(existing[0]["metadata"], {}) if existing else {}
-                update = rows.guard_sharing(stored or {}, metadata or {}, utc_timestamp())
-                merged = rows.merge_metadata(stored or {}, update)
-                params["metadata"] = rows.encode_json(merged)
-                if name is None and merged.get("name"):
-                    name = merged["name"]
+            stored = rows.decode_json(existing[0]["metadata"], {}) if existing else {}
+            update = rows.guard_sharing(stored or {}, metadata, utc_timestamp())
+            merged = rows.merge_metadata(stored or {}, update)
+            params["metadata"] = rows.encode_json(merged)
+            if name is None and merged.get("name"):
+                name = merged["name"]
             if name is not None:
                 params["name"] = name
             if user_id is not None:
@@ -111,6 +130,25 @@ class DocChatDataLayer(RetryingSQLLayer):
                 params["tags"] = rows.encode_json(list(tags))
             sql = rows.upsert_sql("threads", params, [k for k in params if k != "id"])
             await self.execute_sql(sql, params)
+
+    async def _upsert_thread(self, thread_id: str, name: str | None, user_id: str | None,
+                             tags: list[str] | None) -> None:
+        """``update_thread`` without metadata: insert the thread (created now, empty
+        metadata) or set only the given columns of the existing one."""
+        params: dict[str, Any] = {"id": thread_id, "createdAt": utc_timestamp(),
+                                  "metadata": rows.encode_json({})}
+        updated = []
+        if name is not None:
+            params["name"] = name
+            updated.append("name")
+        if user_id is not None:
+            params["userId"] = user_id
+            params["userIdentifier"] = await self._get_user_identifer_by_id(user_id)
+            updated += ["userId", "userIdentifier"]
+        if tags is not None:
+            params["tags"] = rows.encode_json(list(tags))
+            updated.append("tags")
+        await self.execute_sql(rows.upsert_sql("threads", params, updated), params)
 
     async def delete_thread(self, thread_id: str):
         """Delete a thread with its steps, elements, feedbacks and stored element files."""

@@ -162,6 +162,41 @@ async def test_concurrent_metadata_updates_are_all_kept(data_layer, user):
     }
 
 
+async def test_a_thread_named_by_its_first_message_takes_one_statement(data_layer, user):
+    """Chainlit's first message of a thread (name and user, no metadata) is one upsert
+    once the user's identifier is known (it was three statements: the stored metadata,
+    the identifier, the upsert); an existing thread keeps its metadata and creation
+    time, and a user's identifier is read once however many threads."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(data_layer.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        first, second = uid(), uid()
+        await data_layer.update_thread(first, name="first question", user_id=user.id)
+        statements.clear()
+        await data_layer.update_thread(second, name="second question", user_id=user.id)
+        assert statements == ["INSERT"], statements
+        await data_layer.update_thread(first, metadata={"is_shared": True, "memory": [1]})
+        created = (await data_layer.get_thread(first))["createdAt"]
+        statements.clear()
+        await data_layer.update_thread(first, name="renamed", user_id=user.id)
+        assert statements == ["INSERT"], statements
+    finally:
+        event.remove(data_layer.engine.sync_engine, "before_cursor_execute", seen)
+    thread = await data_layer.get_thread(first)
+    assert (thread["name"], thread["userIdentifier"]) == ("renamed", user.identifier)
+    assert thread["metadata"] == {"is_shared": True, "memory": [1]}
+    assert thread["createdAt"] == created
+    fresh = await data_layer.get_thread(second)
+    assert (fresh["name"], fresh["userId"], fresh["metadata"]) == (
+        "second question", user.id, {})
+
+
 async def test_a_stale_session_copy_cannot_reshare_an_unshared_thread(data_layer, user):
     thread_id = uid()
     await data_layer.update_thread(thread_id, user_id=user.id)
