@@ -128,8 +128,7 @@ class DocChatDataLayer(RetryingSQLLayer):
                 params["userIdentifier"] = await self._get_user_identifer_by_id(user_id)
             if tags is not None:
                 params["tags"] = rows.encode_json(list(tags))
-            sql = rows.upsert_sql("threads", params, [k for k in params if k != "id"])
-            await self.execute_sql(sql, params)
+            await self._write_thread(params, [k for k in params if k != "id"])
 
     async def _upsert_thread(self, thread_id: str, name: str | None, user_id: str | None,
                              tags: list[str] | None) -> None:
@@ -148,7 +147,16 @@ class DocChatDataLayer(RetryingSQLLayer):
         if tags is not None:
             params["tags"] = rows.encode_json(list(tags))
             updated.append("tags")
-        await self.execute_sql(rows.upsert_sql("threads", params, updated), params)
+        await self._write_thread(params, updated)
+
+    async def _write_thread(self, params: dict[str, Any], updated: list[str]) -> None:
+        """Upsert a thread row; when it names a user, an existing thread of another
+        author is left as it is (logged): a thread never changes hands."""
+        sql = rows.upsert_sql("threads", params, updated,
+                              same_author="userIdentifier" in params)
+        if not await self.execute_sql(sql, params) and "userIdentifier" in params:
+            log.warning("refused a write of thread %s by %s: another user's thread",
+                        params["id"], params["userIdentifier"])
 
     async def delete_thread(self, thread_id: str):
         """Delete a thread with its steps, elements, feedbacks and stored element files."""

@@ -236,19 +236,24 @@ def columns_sql(columns: Iterable[str]) -> str:
 
 
 def upsert_sql(table: str, insert_columns: Iterable[str], update_columns: Iterable[str],
-               same_thread: bool = False) -> str:
+               same_thread: bool = False, same_author: bool = False) -> str:
     """`INSERT ... ON CONFLICT ("id") DO UPDATE SET col = EXCLUDED.col` (SQLite and PostgreSQL).
 
     Binds one `:column` parameter per insert column; with no update columns, DO NOTHING.
     With ``same_thread`` an existing row is updated only when it already belongs to the
-    written ``threadId`` (a client-chosen id never moves a row to another thread); the
-    statement then affects 0 rows.
+    written ``threadId`` (a client-chosen id never moves a row to another thread); with
+    ``same_author`` (threads) only when it has no author yet or the written
+    ``userIdentifier`` is its author (a thread never changes hands, as
+    ``ownership.may_write``). A refused update affects 0 rows.
     """
     cols = list(insert_columns)
     sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update_columns)
     action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
     if sets and same_thread:
         action += f' WHERE {table}."threadId" = EXCLUDED."threadId"'
+    if sets and same_author:
+        action += (f' WHERE COALESCE({table}."userIdentifier", \'\') IN '
+                   f'(\'\', EXCLUDED."userIdentifier")')
     values = ", ".join(f":{c}" for c in cols)
     return (
         f'INSERT INTO {table} ({columns_sql(cols)}) VALUES ({values}) ON CONFLICT ("id") {action}'

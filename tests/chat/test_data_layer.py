@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 import chainlit as cl
@@ -195,6 +196,29 @@ async def test_a_thread_named_by_its_first_message_takes_one_statement(data_laye
     fresh = await data_layer.get_thread(second)
     assert (fresh["name"], fresh["userId"], fresh["metadata"]) == (
         "second question", user.id, {})
+
+
+async def test_a_thread_never_changes_hands(data_layer, user, caplog):
+    """Naming a thread with another user (the one-statement path) or writing its metadata
+    with another user leaves Alice's thread as it was, and says so in the log."""
+    from chainlit.user import User
+
+    mallory = await data_layer.create_user(User(identifier=uid("mallory-")))
+    thread_id = uid()
+    await data_layer.update_thread(thread_id, name="Alice's", user_id=user.id,
+                                   metadata={"memory": [1]})
+    with caplog.at_level(logging.WARNING, logger="chat.persistence.data_layer"):
+        await data_layer.update_thread(thread_id, name="taken", user_id=mallory.id)
+        await data_layer.update_thread(thread_id, user_id=mallory.id,
+                                       metadata={"is_shared": True})
+    thread = await data_layer.get_thread(thread_id)
+    assert (thread["name"], thread["userId"], thread["userIdentifier"]) == (
+        "Alice's", user.id, user.identifier)
+    assert thread["metadata"] == {"memory": [1]}
+    refusals = [r for r in caplog.records if "another user's thread" in r.getMessage()]
+    assert len(refusals) == 2
+    await data_layer.update_thread(thread_id, name="renamed by Alice", user_id=user.id)
+    assert (await data_layer.get_thread(thread_id))["name"] == "renamed by Alice"
 
 
 async def test_a_stale_session_copy_cannot_reshare_an_unshared_thread(data_layer, user):
