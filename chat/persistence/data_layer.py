@@ -51,6 +51,11 @@ class DocChatDataLayer(RetryingSQLLayer):
     Raises (every method): sqlalchemy.exc.SQLAlchemyError when the database fails.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: user id -> identifier (never change; ``_get_user_identifer_by_id``)
+        self._user_identifiers: dict[str, str] = {}
+
     # ---- users ----
     async def create_user(self, user: User) -> PersistedUser | None:
         """Insert the user or update its metadata (atomic upsert on identifier)."""

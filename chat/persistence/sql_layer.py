@@ -76,8 +76,6 @@ class RetryingSQLLayer(SQLAlchemyDataLayer):
         #: step writes, committed in batches (group commit)
         self.step_writes = StepWriteQueue(self.async_session, self.engine.dialect.name,
                                           retry_budget_s)
-        #: user id -> identifier (never change; DocChatDataLayer._get_user_identifer_by_id)
-        self._user_identifiers: dict[str, str] = {}
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
