@@ -68,7 +68,7 @@ def server(tmp_path_factory):
         keys = {name: cli(app, "keys", "create", f"{name} tests", "--user", name).split()[0]
                 for name in USERS}
         revoked = cli(app, "keys", "create", "old", "--user", "alice").split()[0]
-        revoked_id = revoked.split("_")[1]
+        revoked_id = revoked.split("_", 2)[1]
         cli(app, "keys", "revoke", revoked_id)
         keys["revoked"] = revoked
         app.start()
@@ -147,7 +147,7 @@ def test_keys_are_hashed_listed_and_revoked_keys_refused(server):
     app, _, keys = server
     listing = cli(app, "keys", "list")
     assert "revoked" in listing and "alice tests" in listing
-    assert keys["alice"] not in listing and keys["alice"].split("_")[2] not in listing
+    assert keys["alice"] not in listing and keys["alice"].split("_", 2)[2] not in listing
     db = (app.data_dir / "chat.db").read_bytes()
     assert keys["alice"].encode() not in db  # only the digest is stored
     for headers in ({}, auth(keys["revoked"]), auth("dck_000000000000_forged"),
