@@ -43,6 +43,21 @@ async def test_open_pool_opens_every_kept_connection_and_load_opens_none(own_pg_
         await layer.close()
 
 
+async def test_one_statement_at_a_time_reuses_one_warm_connection(own_pg_database):
+    """Sequential statements all run on the connection returned last (LIFO), so asyncpg
+    prepares each statement once; round-robin over the opened pool used every
+    connection in turn and prepared the same statement on each of them."""
+    _, url = own_pg_database
+    layer = DocChatDataLayer(url, pool_size=6, max_overflow=0)
+    try:
+        assert await layer.open_pool() == 6
+        pids = [(await layer.execute_sql("SELECT pg_backend_pid() AS pid", {}))[0]["pid"]
+                for _ in range(8)]
+        assert len(set(pids)) == 1, pids
+    finally:
+        await layer.close()
+
+
 async def test_open_pool_on_sqlite_opens_nothing(tmp_path):
     layer = DocChatDataLayer(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}")
     try:
