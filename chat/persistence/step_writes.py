@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 #: instance wrote ~500 steps in 51-124 batches; the cap only bounds one transaction)
 MAX_BATCH = 500
 
+#: every step upsert (``StepWrite.statement``); an existing step never moves thread
+STEP_UPSERT_SQL = rows.flagged_upsert_sql("steps", rows.STEP_COLUMNS, same_thread=True)
+
 #: the authors of the batch's threads and the threads of its steps, in one round trip;
 #: the ids go as one array (PostgreSQL) or JSON list (SQLite) parameter, so the SQL text,
 #: and asyncpg's prepared statement, is the same whatever the batch's size
@@ -104,12 +107,14 @@ class StepWrite:
         return {"name": "", "type": "undefined", "streaming": False, **self.params}
 
     def statement(self) -> tuple[str, dict[str, Any]]:
-        """(upsert SQL, its parameters); columns in a fixed order, so that writes of the
-        same shape share one SQL text (and one executemany)."""
+        """(upsert SQL, its parameters): every step write shares one SQL text
+        (``STEP_UPSERT_SQL``): each column bound (None inserts NULL, as the column's
+        default would) and flagged for update when it is one of ``update_keys``."""
         insert = self.insert()
-        columns = sorted(insert)
-        sql = rows.upsert_sql("steps", columns, sorted(self.update_keys), same_thread=True)
-        return sql, {c: insert[c] for c in columns}
+        params = {c: insert.get(c) for c in rows.STEP_COLUMNS}
+        params.update({f"set_{c}": c in self.update_keys for c in rows.STEP_COLUMNS
+                       if c != "id"})
+        return STEP_UPSERT_SQL, params
 
 
 Pending = tuple[StepWrite, asyncio.Future]

@@ -165,3 +165,33 @@ async def test_a_database_outage_fails_the_batch_once_not_write_by_write(own_pg_
     finally:
         await asyncio.to_thread(pg_execute, f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await layer.close()
+
+
+async def test_every_step_write_shape_is_one_prepared_statement(pg_data_layer):
+    """Writes that set different columns (a child step with input, a streamed output, an
+    end time, an update with an empty output) store what each asked for, and PostgreSQL
+    prepared one step upsert for all of them: a SQL text per column subset was prepared
+    once per subset on each connection (15 texts in the load bench)."""
+    thread_id = uid()
+    parent, child = uid(), uid()
+    await pg_data_layer.create_step(step(thread_id, parent, input="question?"))
+    await pg_data_layer.create_step(step(thread_id, child, parentId=parent, type="tool",
+                                         streaming=True))
+    await pg_data_layer.update_step(step(thread_id, child, parentId=parent, type="tool",
+                                         output="partial", isError=True))
+    await pg_data_layer.update_step(step(thread_id, child, parentId=parent, type="tool",
+                                         output="", end="2026-11-22T10:00:03Z",
+                                         metadata={"passages": 5}))
+    await pg_data_layer.update_step(step(thread_id, parent, output="answer",
+                                         showInput="json"))
+
+    stored = await pg_data_layer.get_step(child)
+    assert stored["output"] == "partial"  # the empty output kept the stored one
+    assert stored["end"] == "2026-11-22T10:00:03Z" and stored["isError"] is True
+    assert stored["metadata"] == {"passages": 5} and stored["parentId"] == parent
+    top = await pg_data_layer.get_step(parent)
+    assert (top["input"], top["output"], top["showInput"]) == ("question?", "answer", "json")
+    prepared = await pg_data_layer.execute_sql(  # the one connection these writes used
+        "SELECT statement FROM pg_prepared_statements "
+        "WHERE statement LIKE 'INSERT INTO steps%'", {})
+    assert len(prepared) == 1, [row["statement"][:120] for row in prepared]
