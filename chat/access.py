@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, cast
 
 from chainlit.auth import authenticate_user, require_login
@@ -21,11 +23,13 @@ from chainlit.auth.cookie import OAuth2PasswordBearerWithCookie, get_token_from_
 from chainlit.auth.jwt import decode_jwt
 from chainlit.data import get_data_layer
 from chainlit.types import DeleteFeedbackRequest, UpdateFeedbackRequest
+from chainlit.user import PersistedUser
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from chat.persistence import ownership
 from chat.persistence.db import unavailable_errors
+from chat.persistence.users import TokenClaims, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -38,50 +42,87 @@ class RevokedTokenError(Exception):
     """The token's user was removed, re-created under the same name, or revoked it."""
 
 
-async def check_token_user(user: Any) -> None:
-    """Raise RevokedTokenError unless a password user's token still matches the user
-    table (same stable id, same token version). Users of other providers (OAuth,
-    header auth) are left to Chainlit. Raises SQLAlchemyError when the database is down.
-    """
-    metadata = getattr(user, "metadata", None) or {}
-    if metadata.get("provider") != "credentials":
-        return
-    from chat.auth import user_store
+def _is_password_user(user: Any) -> bool:
+    return (getattr(user, "metadata", None) or {}).get("provider") == "credentials"
 
-    claims = await user_store().token_claims(user.identifier)
+
+def check_claims(user: Any, claims: TokenClaims | None) -> None:
+    """Raise RevokedTokenError unless a password user's token matches ``claims`` read
+    from the user table (same stable id, same token version; None: no such user).
+    Users of other providers (OAuth, header auth) are left to Chainlit."""
+    if not _is_password_user(user):
+        return
     if claims is None:
         raise RevokedTokenError(f"user {user.identifier!r} no longer exists")
+    metadata = user.metadata
     if metadata.get("uid") != claims.user_id or metadata.get("tv") != claims.token_version:
         raise RevokedTokenError(f"token of {user.identifier!r} was revoked")
 
 
-async def checked_token(token: str | None) -> Any:
-    """The user a token names (decoded, not read from the data layer) after the checks
-    above. Raises HTTPException 401 (bad or revoked token) or 503 (database
-    unavailable)."""
+async def check_token_user(user: Any) -> None:
+    """:func:`check_claims` against the user table (one read, for password users only).
+    Raises RevokedTokenError, or SQLAlchemyError when the database is down."""
+    if not _is_password_user(user):
+        return
+    from chat.auth import user_store
+
+    check_claims(user, await user_store().token_claims(user.identifier))
+
+
+def _decoded(token: str | None) -> Any:
+    """The user a token names (signature and expiry checked). Raises HTTPException 401."""
     if not token:
         raise HTTPException(status_code=401, detail="Unauthorized")
     try:
-        user = decode_jwt(token)
+        return decode_jwt(token)
     except Exception as error:  # any undecodable token
         raise HTTPException(status_code=401, detail="Invalid authentication token") from error
+
+
+@contextmanager
+def _token_check_errors() -> Iterator[None]:
+    """RevokedTokenError -> 401, an unavailable database -> 503 (logged)."""
     try:
-        await check_token_user(user)
+        yield
     except RevokedTokenError as error:
         log.info("token refused: %s", error)
         raise HTTPException(status_code=401, detail="Invalid authentication token") from error
     except unavailable_errors() as error:
         log.error("token check failed, database unavailable: %s", type(error).__name__)
         raise HTTPException(status_code=503, detail="Service unavailable") from error
+
+
+async def checked_token(token: str | None) -> Any:
+    """The user a token names (decoded, not read from the data layer) after the checks
+    above. Raises HTTPException 401 (bad or revoked token) or 503 (database
+    unavailable)."""
+    user = _decoded(token)
+    with _token_check_errors():
+        await check_token_user(user)
     return user
 
 
 async def verified_user(token: str | None) -> Any:
-    """The user of a token after :func:`checked_token` (Chainlit's persisted user when
-    the data layer has one). Raises HTTPException 401 (bad or revoked token) or 503
-    (database unavailable)."""
-    await checked_token(token)
-    return await authenticate_user(cast(str, token))  # checked_token refuses None
+    """The user of a token after the checks of :func:`checked_token`: Chainlit's
+    persisted user (``PersistedUser``, the token's display name copied over), read with
+    the token's claims in one query (``UserStore.session_user``). A user of another
+    provider who has no row yet is created by Chainlit's ``authenticate_user``.
+    Raises HTTPException 401 (bad or revoked token) or 503 (database unavailable)."""
+    user = _decoded(token)
+    engine = getattr(get_data_layer(), "engine", None)  # the layer authenticate_user reads
+    if engine is None:  # no SQL data layer: nothing persisted to load with the claims
+        await checked_token(token)
+        return await authenticate_user(cast(str, token))
+    with _token_check_errors():
+        found = await UserStore(engine).session_user(user.identifier)
+        check_claims(user, found.claims if found else None)
+    if found is None:
+        return await authenticate_user(cast(str, token))
+    persisted = PersistedUser(id=found.id, identifier=found.identifier,
+                              createdAt=found.created_at or "", metadata=found.metadata)
+    if user.display_name:
+        persisted.display_name = user.display_name
+    return persisted
 
 
 async def current_user(token: str | None = Depends(_bearer_or_cookie)) -> Any:

@@ -6,6 +6,7 @@ Used by `python -m chat users ...` and by chat.auth.authenticate.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 import weakref
@@ -47,6 +48,19 @@ class TokenClaims:
 
     user_id: str
     token_version: int
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """A user row as Chainlit persists it (``users``: id, identifier, createdAt,
+    metadata as a dict) and, for a password user, the claims its token must match
+    (None for users of other providers)."""
+
+    id: str
+    identifier: str
+    created_at: str | None
+    metadata: dict
+    claims: TokenClaims | None
 
 
 def _now() -> str:
@@ -172,6 +186,23 @@ class UserStore:
                      'JOIN users u ON u."identifier" = c.identifier WHERE c.identifier = :name'),
                 {"name": name})).first()
         return TokenClaims(str(row[0]), int(row[1])) if row else None
+
+    async def session_user(self, name: str) -> SessionUser | None:
+        """Chainlit's user row of ``name`` with its password login's token claims, or None
+        when there is no such user. One indexed read: a socket connect and every REST
+        request check the token and load the user, which were two reads (these claims,
+        then Chainlit's ``get_user``)."""
+        async with self._reading() as conn:
+            row = (await conn.execute(
+                text('SELECT u."id", u."identifier", u."createdAt", u."metadata", '
+                     'c.token_version FROM users u LEFT JOIN credentials c '
+                     'ON c.identifier = u."identifier" WHERE u."identifier" = :name'),
+                {"name": name})).first()
+        if row is None:
+            return None
+        metadata = json.loads(row[3]) if isinstance(row[3], str) else (row[3] or {})
+        claims = None if row[4] is None else TokenClaims(str(row[0]), int(row[4]))
+        return SessionUser(str(row[0]), row[1], row[2], metadata, claims)
 
     async def user_id(self, name: str) -> str | None:
         """The stable Chainlit ``users.id`` of the user named ``name`` (any provider),

@@ -273,3 +273,46 @@ async def test_token_check_on_postgresql_is_one_round_trip(postgresql_session_ur
         assert (await store.token_claims(alice)).token_version == before.token_version + 1
     finally:
         await layer.close()
+
+
+async def test_a_request_reads_its_user_and_token_claims_in_one_query(
+        data_layer, chainlit_data_layer, monkeypatch):
+    """A socket connect and every REST request check the token and load the persisted
+    user: one read of the user row with its token version (two before: the claims, then
+    Chainlit's get_user). A revoked token or a removed user is still refused."""
+    from chainlit.auth.jwt import create_jwt
+    from fastapi import HTTPException
+    from sqlalchemy import event
+
+    import chat.auth
+    from chat.access import verified_user
+
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "test-secret-" + "x" * 40)
+    monkeypatch.setattr(chat.auth, "_data_layer", data_layer)  # the app's, as when served
+    store, alice = UserStore(data_layer.engine), name()
+    await store.add(alice, "correct horse battery")
+    token = create_jwt(await authenticate(alice, "correct horse battery", store))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(data_layer.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        user = await verified_user(token)
+    finally:
+        event.remove(data_layer.engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements
+    assert (user.identifier, user.id) == (alice, (await store.token_claims(alice)).user_id)
+    assert user.metadata["provider"] == "credentials" and user.createdAt
+
+    await store.revoke_tokens(alice)
+    with pytest.raises(HTTPException) as refused:
+        await verified_user(token)
+    assert refused.value.status_code == 401
+    fresh = create_jwt(await authenticate(alice, "correct horse battery", store))
+    assert (await verified_user(fresh)).identifier == alice
+    await store.remove(alice)
+    with pytest.raises(HTTPException) as removed:
+        await verified_user(fresh)
+    assert removed.value.status_code == 401
