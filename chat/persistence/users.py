@@ -6,7 +6,6 @@ Used by `python -m chat users ...` and by chat.auth.authenticate.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 import weakref
@@ -17,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chat.persistence.data_rows import encode_json
+from chat.persistence.data_rows import decode_json, encode_json
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 MIN_PASSWORD_CHARS = 8
@@ -200,7 +199,7 @@ class UserStore:
                 {"name": name})).first()
         if row is None:
             return None
-        metadata = json.loads(row[3]) if isinstance(row[3], str) else (row[3] or {})
+        metadata = decode_json(row[3], {})
         claims = None if row[4] is None else TokenClaims(str(row[0]), int(row[4]))
         return SessionUser(str(row[0]), row[1], row[2], metadata, claims)
 
